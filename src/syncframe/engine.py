@@ -1,0 +1,890 @@
+"""The runner: moves changes of a flow from its source to its sink, batch by batch, exactly once.
+
+For each batch read from the source (a bounded stream, so memory does not grow with the number
+of records): filters, loop guards, field mapping and matchers decide what goes to the sink; the
+sink writes and reports an outcome per change; then one state-store transaction moves the cursor
+and records outcomes, failed records, the loop-guard ledger and identity links. Only after that
+does the source hear that the batch is acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AsyncExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import httpx
+from anyio.streams.memory import MemoryObjectSendStream
+
+from syncframe.clock import Clock, SystemClock
+from syncframe.components import (
+    BatchResult,
+    ComponentContext,
+    Filter,
+    LoopGuard,
+    MatchAction,
+    MatchDecision,
+    Matcher,
+    Outcome,
+    PermanentError,
+    Sink,
+    Source,
+    SourceBatch,
+    WritePlan,
+)
+from syncframe.config.models import RetryConfig
+from syncframe.config.resolved import LoadedConfig, ResolvedComponent, ResolvedFlow
+from syncframe.host import Host
+from syncframe.http import LimitedTransport
+from syncframe.mapping import FieldMapping, MappingError
+from syncframe.records import Change
+from syncframe.retry import call_with_retries, is_transient
+from syncframe.runinfo import RunInfo, RunSummary
+from syncframe.state.base import (
+    BatchCommit,
+    FailedRecord,
+    Inflight,
+    LedgerEntry,
+    Link,
+    OutcomeRow,
+    RunRecord,
+    StateStore,
+)
+
+__all__ = [
+    "Engine",
+    "FlowFailed",
+    "FlowNotFound",
+    "PlannedWrite",
+    "Progress",
+    "RunReport",
+    "open_engine",
+]
+
+log = logging.getLogger("syncframe.engine")
+
+T = TypeVar("T")
+
+#: How many batches may wait between the source and the sink (backpressure).
+BUFFERED_BATCHES = 2
+#: How many planned writes a dry run keeps for display.
+MAX_PLANNED = 10_000
+
+_TO_FAILED_STORE = (Outcome.REJECTED, Outcome.FAILED)
+_NOT_HISTORY_IN_EXCEPTIONS_MODE = (Outcome.CREATED, Outcome.UPDATED, Outcome.DELETED)
+
+
+class FlowNotFound(ValueError):
+    """A flow name that the flow file does not define."""
+
+
+class FlowFailed(Exception):
+    """A flow could not go on (the message says why); the cursor stays at the last commit."""
+
+
+@dataclass(slots=True)
+class PlannedWrite:
+    """What a dry run would have done with one change, and why."""
+
+    record: str
+    operation: str
+    outcome: Outcome
+    reason: str | None
+    target_key: str | None
+    fields: dict[str, Any]
+
+
+@dataclass(slots=True)
+class RunReport:
+    """The result of one run of one flow."""
+
+    run_id: str
+    flow: str
+    dry_run: bool
+    summary: RunSummary
+    planned: list[PlannedWrite] = field(default_factory=list)
+
+
+Progress = Callable[[str, RunSummary], None]
+
+
+def _new_run_id(clock: Clock) -> str:
+    # Sortable by time, unique enough across processes.
+    return f"{clock.now():%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+@dataclass(slots=True)
+class _FlowRuntime:
+    """The built components of one flow for one run."""
+
+    flow: ResolvedFlow
+    source: Source[Any]
+    sink: Sink[Any]
+    filters: list[Filter[Any]]
+    guards: list[LoopGuard[Any]]
+    matchers: list[Matcher[Any]]
+    mapping: FieldMapping
+    source_retry: RetryConfig
+    sink_retry: RetryConfig
+    keep_ledger: bool
+    keep_links: bool
+    sink_system: str
+    sink_entity: str | None
+
+
+class Engine:
+    """Runs the flows of one loaded flow file against one state store."""
+
+    def __init__(
+        self,
+        config: LoadedConfig,
+        host: Host,
+        *,
+        clock: Clock | None = None,
+        state: StateStore | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        self.config = config
+        self.host = host
+        self.clock: Clock = clock or SystemClock()
+        if state is None:
+            from syncframe.state import open_state
+
+            state = open_state(config.state_url)
+            self._owns_state = True
+        else:
+            self._owns_state = False
+        self.state: StateStore = state
+        self._transport = transport
+        self._sleep = sleep
+        self._transports: dict[str, LimitedTransport] = {}
+        self._converters = {name: c.function for name, c in host.registry.converters.items()}
+        # Systems that some flow reads from: writes into them are remembered in the ledger so
+        # loop guards of the flow going the other way can recognise them.
+        self._read_systems = {f.source.connection_name for f in config.flows.values()}
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the state store if the engine opened it."""
+        if self._owns_state:
+            self.state.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- public API --------------------------------------------------------------------------
+    def flow_names(self) -> list[str]:
+        """The flows of the file, in file order."""
+        return list(self.config.flows)
+
+    async def run(
+        self,
+        flows: Sequence[str] | None = None,
+        *,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> list[RunReport]:
+        """Run the named flows (default: every enabled flow) one after the other, in file order."""
+        names = (
+            list(flows) if flows else [n for n, f in self.config.flows.items() if f.config.enabled]
+        )
+        for name in names:
+            self._flow(name)  # fail fast on a bad name, before running anything
+        return [await self.run_flow(n, dry_run=dry_run, progress=progress) for n in names]
+
+    async def run_flow(
+        self, flow: str, *, dry_run: bool = False, progress: Progress | None = None
+    ) -> RunReport:
+        """Run one flow from its checkpoint to the end of what its source has now."""
+        resolved = self._flow(flow)
+        return await self._run(resolved, dry_run=dry_run, progress=progress, retry=None)
+
+    async def retry_failed(
+        self,
+        *,
+        flow: str | None = None,
+        ids: Sequence[int] | None = None,
+        progress: Progress | None = None,
+    ) -> list[RunReport]:
+        """Send open failed records again through their flow (filters, guards, mapping,
+        matchers, sink). Delivered ones are resolved; the others stay open, attempts + 1."""
+        if flow is not None:
+            self._flow(flow)
+        records = (
+            self.state.get_failed(list(ids))
+            if ids
+            else self.state.list_failed(flow=flow, status="open")
+        )
+        records = [r for r in records if r.status == "open" and (flow is None or r.flow == flow)]
+        by_flow: dict[str, list[FailedRecord]] = {}
+        for record in records:
+            by_flow.setdefault(record.flow, []).append(record)
+        reports = []
+        for name, items in by_flow.items():
+            if name not in self.config.flows:
+                log.warning("failed records of flow %r kept: the flow file has no such flow", name)
+                continue
+            reports.append(
+                await self._run(self._flow(name), dry_run=False, progress=progress, retry=items)
+            )
+        return reports
+
+    async def run_on_schedule(
+        self,
+        *,
+        flows: Sequence[str] | None = None,
+        cycles: int | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        """Run flows that have a ``schedule`` every ``schedule.every``, until cancelled or until
+        ``cycles`` rounds have run. A flow without schedule runs once, in the first round."""
+        names = (
+            list(flows) if flows else [n for n, f in self.config.flows.items() if f.config.enabled]
+        )
+        due: dict[str, float] = {name: 0.0 for name in names}
+        start = time.monotonic()
+        rounds = 0
+        while due and (cycles is None or rounds < cycles):
+            now = time.monotonic() - start
+            for name in [n for n, at in due.items() if at <= now]:
+                await self.run_flow(name, progress=progress)
+                schedule = self._flow(name).config.schedule
+                if schedule is None:
+                    del due[name]
+                else:
+                    due[name] = (time.monotonic() - start) + schedule.every.total_seconds()
+            rounds += 1
+            if due and (cycles is None or rounds < cycles):
+                await self._sleep(max(0.0, min(due.values()) - (time.monotonic() - start)))
+
+    # ---- building ----------------------------------------------------------------------------
+    def _flow(self, name: str) -> ResolvedFlow:
+        try:
+            return self.config.flows[name]
+        except KeyError:
+            known = ", ".join(self.config.flows) or "none"
+            raise FlowNotFound(
+                f"no flow named {name!r} in {self.config.path}; flows: {known}"
+            ) from None
+
+    def _http_factory(
+        self, component: ResolvedComponent, stack: AsyncExitStack
+    ) -> Callable[[], httpx.AsyncClient] | None:
+        connection = component.connection
+        if connection is None:
+            return None
+        client: httpx.AsyncClient | None = None
+
+        def factory() -> httpx.AsyncClient:
+            nonlocal client
+            if client is None:
+                transport = self._transports.get(connection.name)
+                if transport is None:
+                    inner = self._transport or httpx.AsyncHTTPTransport(
+                        limits=httpx.Limits(max_connections=connection.config.max_concurrency)
+                    )
+                    transport = LimitedTransport(
+                        inner,
+                        max_concurrency=connection.config.max_concurrency,
+                        rate_limit=connection.config.rate_limit,
+                    )
+                    self._transports[connection.name] = transport
+                client = httpx.AsyncClient(transport=transport, timeout=connection.config.timeout)
+                stack.push_async_callback(client.aclose)
+            return client
+
+        return factory
+
+    def _build(
+        self, component: ResolvedComponent, flow: ResolvedFlow, run_id: str, stack: AsyncExitStack
+    ) -> Any:
+        context = ComponentContext(
+            flow=flow.name,
+            connection_name=component.connection_name,
+            connection=component.connection.settings if component.connection else None,
+            clock=self.clock,
+            state=self.state,
+            logger=logging.getLogger(f"syncframe.flow.{flow.name}"),
+            http_factory=self._http_factory(component, stack),
+            run_id=run_id,
+            config_dir=str(self.config.base_dir),
+        )
+        instance = component.component.cls(context, component.options)
+        stack.push_async_callback(instance.aclose)
+        return instance
+
+    def _runtime(self, flow: ResolvedFlow, run_id: str, stack: AsyncExitStack) -> _FlowRuntime:
+        def retry_of(component: ResolvedComponent) -> RetryConfig:
+            return component.connection.config.retry if component.connection else RetryConfig()
+
+        sink_system = flow.sink.connection_name
+        keep_ledger = sink_system in self._read_systems
+        return _FlowRuntime(
+            flow=flow,
+            source=self._build(flow.source, flow, run_id, stack),
+            sink=self._build(flow.sink, flow, run_id, stack),
+            filters=[self._build(c, flow, run_id, stack) for c in flow.filters],
+            guards=[self._build(c, flow, run_id, stack) for c in flow.loop_guards],
+            matchers=[self._build(c, flow, run_id, stack) for c in flow.matchers],
+            mapping=FieldMapping(flow.config.mapping, self._converters),
+            source_retry=retry_of(flow.source),
+            sink_retry=retry_of(flow.sink),
+            keep_ledger=keep_ledger,
+            keep_links=keep_ledger or bool(flow.matchers),
+            sink_system=sink_system,
+            sink_entity=getattr(flow.sink.options, "entity", None),
+        )
+
+    # ---- running -----------------------------------------------------------------------------
+    async def _run(
+        self,
+        flow: ResolvedFlow,
+        *,
+        dry_run: bool,
+        progress: Progress | None,
+        retry: list[FailedRecord] | None,
+    ) -> RunReport:
+        run_id = _new_run_id(self.clock)
+        kind = "retry" if retry is not None else "run"
+        info = RunInfo(run_id, flow.name, dry_run, self.clock.now(), kind)
+        summary = RunSummary(status="running")
+        report = RunReport(run_id, flow.name, dry_run, summary)
+        if not dry_run:
+            self.state.start_run(
+                RunRecord(run_id, flow.name, str(self.config.path), info.started_at, dry_run, kind)
+            )
+        started = time.perf_counter()
+        try:
+            async with AsyncExitStack() as stack:
+                runtime = self._runtime(flow, run_id, stack)
+                self.host.run_started(info)
+                await self._drive(runtime, info, summary, report, progress, retry)
+            summary.status = "succeeded"
+        except FlowFailed as exc:
+            summary.status, summary.error = "failed", str(exc)
+            log.error("flow %s failed: %s", flow.name, exc)
+        except PermanentError as exc:
+            summary.status, summary.error = "failed", str(exc)
+            log.error("flow %s failed: %s", flow.name, exc)
+        except BaseException as exc:
+            summary.status = "interrupted"
+            summary.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise
+        finally:
+            summary.seconds = time.perf_counter() - started
+            if not dry_run:
+                with _shielded():
+                    self.state.finish_run(
+                        run_id, summary.status, dict(summary.counts), summary.error
+                    )
+            self.host.run_finished(info, summary)
+        return report
+
+    async def _drive(
+        self,
+        rt: _FlowRuntime,
+        info: RunInfo,
+        summary: RunSummary,
+        report: RunReport,
+        progress: Progress | None,
+        retry: list[FailedRecord] | None,
+    ) -> None:
+        flow = rt.flow
+        checkpoint = self.state.get_checkpoint(flow.name)
+        await self._with_retries(
+            rt.sink_retry,
+            lambda: rt.sink.open(checkpoint.sink_position if checkpoint else None),
+            f"opening sink of {flow.name}",
+        )
+        seq = checkpoint.batch_seq if checkpoint else 0
+        if not info.dry_run:
+            seq = await self._recover(rt, info, summary, seq)
+            checkpoint = self.state.get_checkpoint(flow.name)
+        if retry is not None:
+            await self._drive_retry(rt, info, summary, report, progress, retry, seq)
+            return
+        cursor = checkpoint.cursor if checkpoint else None
+        send, receive = anyio.create_memory_object_stream[SourceBatch](BUFFERED_BATCHES)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._produce, rt, cursor, send)
+                async with receive:
+                    async for batch in receive:
+                        seq += 1
+                        await self._process(
+                            rt, info, summary, report, batch.changes, batch.cursor, seq
+                        )
+                        if progress is not None:
+                            progress(flow.name, summary)
+        except BaseExceptionGroup as group:
+            # One side failed and the other was cancelled: surface the failure itself.
+            raise _root_cause(group) from None
+
+    async def _produce(
+        self, rt: _FlowRuntime, cursor: Any, send: MemoryObjectSendStream[SourceBatch]
+    ) -> None:
+        """Read batches into the stream; on a transient error read again from the last cursor
+        handed on (nothing is skipped, nothing is handed on twice)."""
+        size = rt.flow.config.batch_size
+        last = cursor
+        attempts = 0
+        async with send:
+            while True:
+                try:
+                    async for batch in rt.source.read(last, size):
+                        await send.send(batch)
+                        last = batch.cursor
+                        attempts = 0
+                    return
+                except Exception as exc:
+                    attempts += 1
+                    if not is_transient(exc) or attempts >= rt.source_retry.attempts:
+                        raise self._source_failure(rt, exc, attempts) from exc
+                    from syncframe.retry import wait_for
+
+                    wait = wait_for(rt.source_retry, attempts, exc)
+                    log.warning(
+                        "flow %s: reading failed (%s); try %d of %d in %.1fs",
+                        rt.flow.name,
+                        exc,
+                        attempts + 1,
+                        rt.source_retry.attempts,
+                        wait,
+                    )
+                    await self._sleep(wait)
+
+    def _source_failure(self, rt: _FlowRuntime, exc: Exception, attempts: int) -> Exception:
+        what = f"source {rt.flow.source.component.name!r} of flow {rt.flow.name!r}"
+        if isinstance(exc, PermanentError | FlowFailed):
+            return FlowFailed(f"{what}: {exc}")
+        if is_transient(exc):
+            return FlowFailed(f"{what}: still failing after {attempts} tries: {exc}")
+        return exc
+
+    async def _recover(self, rt: _FlowRuntime, info: RunInfo, summary: RunSummary, seq: int) -> int:
+        """Finish or discard the batch a crashed run left in flight."""
+        inflight = self.state.get_inflight(rt.flow.name)
+        if inflight is None:
+            return seq
+        if await rt.sink.was_applied(inflight.token):
+            log.warning(
+                "flow %s: batch %s was applied before the last run stopped; committing it",
+                rt.flow.name,
+                inflight.token,
+            )
+            checkpoint = self.state.get_checkpoint(rt.flow.name)
+            self.state.commit_batch(
+                BatchCommit(
+                    flow=rt.flow.name,
+                    run_id=info.run_id,
+                    batch_seq=inflight.batch_seq,
+                    cursor=inflight.cursor_after,
+                    sink_position=checkpoint.sink_position if checkpoint else None,
+                    outcomes=[],
+                )
+            )
+            summary.recovered_batch = True
+            await rt.source.acknowledged(inflight.cursor_after)
+            return inflight.batch_seq
+        log.warning(
+            "flow %s: batch %s was not applied before the last run stopped; reading it again",
+            rt.flow.name,
+            inflight.token,
+        )
+        self.state.clear_inflight(rt.flow.name)
+        return seq
+
+    async def _drive_retry(
+        self,
+        rt: _FlowRuntime,
+        info: RunInfo,
+        summary: RunSummary,
+        report: RunReport,
+        progress: Progress | None,
+        records: list[FailedRecord],
+        seq: int,
+    ) -> None:
+        size = rt.flow.config.batch_size
+        for start in range(0, len(records), size):
+            chunk = [Change.from_dict(r.change) for r in records[start : start + size]]
+            await self._process(rt, info, summary, report, chunk, None, seq, move_cursor=False)
+            if progress is not None:
+                progress(rt.flow.name, summary)
+
+    async def _with_retries(
+        self, policy: RetryConfig, step: Callable[[], Awaitable[T]], what: str
+    ) -> T:
+        def on_retry(attempt: int, exc: BaseException, wait: float) -> None:
+            log.warning(
+                "%s failed (%s); try %d of %d in %.1fs",
+                what,
+                exc,
+                attempt + 1,
+                policy.attempts,
+                wait,
+            )
+
+        try:
+            return await call_with_retries(policy, step, on_retry=on_retry, sleep=self._sleep)
+        except Exception as exc:
+            if is_transient(exc):
+                raise FlowFailed(
+                    f"{what}: still failing after {policy.attempts} tries: {exc}"
+                ) from exc
+            raise
+
+    # ---- one batch ---------------------------------------------------------------------------
+    async def _process(
+        self,
+        rt: _FlowRuntime,
+        info: RunInfo,
+        summary: RunSummary,
+        report: RunReport,
+        changes: list[Change],
+        cursor: Any,
+        seq: int,
+        move_cursor: bool | None = True,
+    ) -> None:
+        flow = rt.flow
+        n = len(changes)
+        outcomes: list[Outcome | None] = [None] * n
+        reasons: dict[int, str] = {}
+        pending = list(range(n))  # indexes still on their way to the sink
+
+        for flt in rt.filters:
+            still = []
+            for i in pending:
+                why = flt.reason_to_drop(changes[i])
+                if why is None:
+                    still.append(i)
+                else:
+                    outcomes[i], reasons[i] = Outcome.FILTERED, why
+            pending = still
+
+        for guard in rt.guards:
+            if not pending:
+                break
+            verdicts = await guard.screen([changes[i] for i in pending])
+            still = []
+            for i, verdict in zip(pending, verdicts, strict=True):
+                if verdict is None:
+                    still.append(i)
+                else:
+                    outcomes[i], reasons[i] = Outcome.BLOCKED, verdict.reason
+            pending = still
+
+        if rt.mapping.identity:
+            mapped: dict[int, Change] | None = None
+        else:
+            mapped = {}
+            still = []
+            for i in pending:
+                try:
+                    mapped[i] = rt.mapping.apply(changes[i])
+                    still.append(i)
+                except MappingError as exc:
+                    outcomes[i], reasons[i] = Outcome.REJECTED, str(exc)
+            pending = still
+
+        def target_side(i: int) -> Change:
+            return changes[i] if mapped is None else mapped[i]
+
+        decisions: dict[int, MatchDecision] = {}
+        if rt.matchers and pending:
+            lookup = rt.sink.lookup()
+            undecided = list(pending)
+            for matcher in rt.matchers:
+                if not undecided:
+                    break
+                batch = [target_side(i) for i in undecided]
+                made = await self._with_retries(
+                    rt.sink_retry,
+                    lambda m=matcher, b=batch: m.decide(b, lookup),  # type: ignore[misc]
+                    f"matching for flow {flow.name}",
+                )
+                rest = []
+                for i, decision in zip(undecided, made, strict=True):
+                    if decision is None:
+                        rest.append(i)
+                    else:
+                        decisions[i] = decision
+                undecided = rest
+            for i in undecided:
+                decisions[i] = MatchDecision(MatchAction.CREATE, "no matcher recognised it")
+            still = []
+            for i in pending:
+                if decisions[i].action is MatchAction.REJECT:
+                    outcomes[i], reasons[i] = Outcome.REJECTED, decisions[i].explanation
+                else:
+                    still.append(i)
+            pending = still
+
+        # Write.
+        token = f"{flow.name}:{info.run_id}:{seq}"
+        result = BatchResult([], position=None)
+        if pending:
+            to_write = (
+                [target_side(i) for i in pending]
+                if (mapped is not None or len(pending) != n)
+                else changes
+            )
+            targets = [decisions[i].target_key for i in pending] if decisions else None
+            plan = WritePlan(token, targets, info.dry_run)
+            if not info.dry_run and move_cursor:
+                self.state.begin_batch(
+                    Inflight(flow.name, seq, token, cursor, info.run_id, self.clock.now())
+                )
+            result = await self._write(rt, to_write, plan)
+            for j, i in enumerate(pending):
+                outcomes[i] = result.outcomes[j]
+                why = result.reasons.get(j)
+                if why is not None:
+                    reasons[i] = why
+                elif i in decisions and decisions[i].action is MatchAction.MATCH:
+                    reasons[i] = decisions[i].explanation
+
+        final: list[Outcome] = [o if o is not None else Outcome.SKIPPED for o in outcomes]
+        target_keys = {pending[j]: key for j, key in result.target_keys.items()}
+        for i, decision in decisions.items():
+            if i not in target_keys and decision.target_key is not None:
+                target_keys[i] = decision.target_key
+        full = BatchResult(final, reasons, target_keys, result.position)
+
+        counts = summary.counts
+        for outcome in final:
+            counts[outcome.value] = counts.get(outcome.value, 0) + 1
+        summary.batches += 1
+
+        if info.dry_run:
+            self._plan(
+                report, changes, target_side if mapped is not None else None, full, decisions
+            )
+        else:
+            self._commit(rt, info, changes, mapped, full, cursor, seq, move_cursor)
+            if move_cursor:
+                await rt.source.acknowledged(cursor)
+            for guard in rt.guards:
+                written = [i for i in range(n) if final[i].wrote]
+                if written:
+                    await guard.learn(
+                        [target_side(i) for i in written],
+                        BatchResult(
+                            [final[i] for i in written],
+                            target_keys={
+                                k: target_keys[i] for k, i in enumerate(written) if i in target_keys
+                            },
+                        ),
+                    )
+        self.host.batch_committed(info, changes, full)
+
+        failing = sum(1 for o in final if o in _TO_FAILED_STORE)
+        if n and failing / n > flow.config.max_failed_share:
+            raise FlowFailed(
+                f"{failing} of {n} records of batch {seq} were rejected or failed, more than "
+                f"max_failed_share = {flow.config.max_failed_share}; stopping"
+            )
+
+    async def _write(self, rt: _FlowRuntime, changes: list[Change], plan: WritePlan) -> BatchResult:
+        what = f"writing batch of flow {rt.flow.name} to {rt.flow.sink.component.name!r}"
+        try:
+            result = await self._with_retries(
+                rt.sink_retry, lambda: rt.sink.write(changes, plan), what
+            )
+        except PermanentError as exc:
+            if len(changes) == 1:
+                return BatchResult([Outcome.FAILED], {0: str(exc)})
+            # Find the records that cause it: write them one at a time.
+            log.warning("%s failed (%s); writing its records one by one", what, exc)
+            outcomes: list[Outcome] = []
+            merged = BatchResult(outcomes)
+            for j, change in enumerate(changes):
+                one = WritePlan(
+                    f"{plan.token}.{j}",
+                    None if plan.targets is None else [plan.targets[j]],
+                    plan.dry_run,
+                )
+                single = await self._write(rt, [change], one)
+                outcomes.append(single.outcomes[0])
+                if 0 in single.reasons:
+                    merged.reasons[j] = single.reasons[0]
+                if 0 in single.target_keys:
+                    merged.target_keys[j] = single.target_keys[0]
+                merged.position = single.position
+            return merged
+        if len(result.outcomes) != len(changes):
+            raise FlowFailed(
+                f"sink {rt.flow.sink.component.name!r} returned {len(result.outcomes)} outcomes "
+                f"for {len(changes)} changes (a plugin bug)"
+            )
+        return result
+
+    def _commit(
+        self,
+        rt: _FlowRuntime,
+        info: RunInfo,
+        changes: list[Change],
+        mapped: dict[int, Change] | None,
+        result: BatchResult,
+        cursor: Any,
+        seq: int,
+        move_cursor: bool | None,
+    ) -> None:
+        flow = rt.flow
+        now = self.clock.now()
+        exceptions_only = flow.config.history == "exceptions"
+        rows: list[OutcomeRow] = []
+        failed: list[FailedRecord] = []
+        resolved: list[str] = []
+        ledger: list[LedgerEntry] = []
+        links: list[Link] = []
+        reasons, target_keys = result.reasons, result.target_keys
+        retrying = not move_cursor
+        for i, outcome in enumerate(result.outcomes):
+            change = changes[i]
+            if outcome in _TO_FAILED_STORE:
+                reason = reasons.get(i, outcome.value)
+                failed.append(
+                    FailedRecord(flow.name, change.change_id, change.to_dict(), reason, info.run_id)
+                )
+                rows.append(OutcomeRow(change.key, outcome.value, reason, None, change.change_id))
+                continue
+            if retrying:
+                resolved.append(change.change_id)
+            if exceptions_only and outcome in _NOT_HISTORY_IN_EXCEPTIONS_MODE:
+                continue
+            rows.append(OutcomeRow(change.key, outcome.value, reasons.get(i), target_keys.get(i)))
+            if outcome.wrote and (rt.keep_ledger or rt.keep_links):
+                target_key = target_keys.get(i)
+                if target_key is None:
+                    continue
+                written = change if mapped is None else mapped[i]
+                entity = rt.sink_entity or change.entity
+                if rt.keep_ledger:
+                    ledger.append(
+                        LedgerEntry(
+                            rt.sink_system,
+                            entity,
+                            target_key,
+                            dict(written.fields),
+                            change.system,
+                            change.key,
+                            flow.name,
+                            info.run_id,
+                            change.occurred_at or now,
+                            now,
+                        )
+                    )
+                if rt.keep_links:
+                    links.append(
+                        Link(
+                            change.system,
+                            change.entity,
+                            change.key,
+                            rt.sink_system,
+                            entity,
+                            target_key,
+                            flow.name,
+                        )
+                    )
+        self.state.commit_batch(
+            BatchCommit(
+                flow=flow.name,
+                run_id=info.run_id,
+                batch_seq=seq,
+                cursor=cursor,
+                sink_position=result.position,
+                outcomes=rows,
+                move_cursor=bool(move_cursor),
+                ledger=ledger,
+                links=links,
+                failed=failed,
+                resolved_failed=resolved,
+            )
+        )
+
+    def _plan(
+        self,
+        report: RunReport,
+        changes: list[Change],
+        target_side: Callable[[int], Change] | None,
+        result: BatchResult,
+        decisions: dict[int, MatchDecision],
+    ) -> None:
+        for i, outcome in enumerate(result.outcomes):
+            if len(report.planned) >= MAX_PLANNED:
+                return
+            change = changes[i]
+            shown = change
+            if target_side is not None and outcome not in (
+                Outcome.FILTERED,
+                Outcome.BLOCKED,
+                Outcome.REJECTED,
+            ):
+                shown = target_side(i)
+            why = result.reasons.get(i)
+            if why is None and i in decisions:
+                why = decisions[i].explanation
+            report.planned.append(
+                PlannedWrite(
+                    change.describe(),
+                    change.operation.value,
+                    outcome,
+                    why,
+                    result.target_keys.get(i),
+                    dict(shown.fields),
+                )
+            )
+
+
+def _root_cause(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    cancelled = anyio.get_cancelled_exc_class()
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    for leaf in leaves:
+        if not isinstance(leaf, cancelled):
+            return leaf
+    return leaves[0] if leaves else group
+
+
+@contextmanager
+def _shielded() -> Iterator[None]:
+    # Recording how a run ended must not hide the error that ended it.
+    try:
+        yield
+    except Exception:
+        log.exception("could not record the end of the run")
+
+
+def open_engine(
+    path: str | Path,
+    *,
+    host: Host | None = None,
+    clock: Clock | None = None,
+    environ: dict[str, str] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    state: StateStore | None = None,
+) -> Engine:
+    """Load and validate a flow file and build an engine for it (raises ``ConfigError``)."""
+    from syncframe.config import load_config
+
+    host = host or Host()
+    config = load_config(path, host.registry, environ=environ)
+    return Engine(config, host, clock=clock, state=state, transport=transport)
