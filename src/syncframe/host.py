@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
@@ -46,6 +47,9 @@ class HostSettings(BaseSettings):
     plugins_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
     #: These entry-point plugins are never loaded (comma-separated).
     plugins_block: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Extra plugin modules to import and register by dotted name (comma-separated), for
+    #: plugins that are not installed as distributions (tests, local customisations).
+    plugins_extra: Annotated[list[str], NoDecode] = Field(default_factory=list)
     #: Log every hook call and result at DEBUG on the ``syncframe.hooks`` logger.
     trace_hooks: bool = False
     #: Set to false to load no entry-point plugins at all (tests, locked-down installs).
@@ -54,6 +58,7 @@ class HostSettings(BaseSettings):
     def model_post_init(self, __context: Any) -> None:
         self.plugins_allow = _split(self.plugins_allow)
         self.plugins_block = _split(self.plugins_block)
+        self.plugins_extra = _split(self.plugins_extra)
 
 
 class Host:
@@ -77,6 +82,16 @@ class Host:
             from syncframe import builtins
 
             self.pm.register(builtins, name="builtins")
+        for module_name in self.settings.plugins_extra:
+            if self.pm.get_plugin(module_name) is None:
+                try:
+                    module = importlib.import_module(module_name)
+                except ImportError as exc:
+                    raise PluginError(
+                        f"plugin module {module_name!r} (SYNCFRAME_PLUGINS_EXTRA) "
+                        f"cannot be imported: {exc}"
+                    ) from exc
+                self.pm.register(module, name=module_name)
         for plugin in plugins:
             name = getattr(plugin, "__name__", None) or type(plugin).__name__
             self.pm.register(plugin, name=name)
