@@ -59,7 +59,7 @@ def wait_for(policy: RetryConfig, attempt: int, exc: BaseException | None) -> fl
         asked = retry_after_of(exc)
         if asked is not None:
             return min(asked, MAX_RETRY_AFTER)
-    backoff = min(policy.max_wait, policy.initial_wait * (2 ** (attempt - 1)))
+    backoff = min(policy.max_wait, policy.initial_wait * (2.0 ** (attempt - 1)))
     return backoff + random.uniform(0, policy.jitter)  # jitter, not crypto
 
 
