@@ -44,7 +44,7 @@ from syncframe.host import Host
 from syncframe.http import LimitedTransport
 from syncframe.mapping import FieldMapping, MappingError
 from syncframe.records import Change
-from syncframe.retry import call_with_retries, is_transient
+from syncframe.retry import call_with_retries, is_transient, wait_for
 from syncframe.runinfo import RunInfo, RunSummary
 from syncframe.state.base import (
     BatchCommit,
@@ -136,6 +136,7 @@ class _FlowRuntime:
     keep_links: bool
     sink_system: str
     sink_entity: str | None
+    position: Any = None  # the sink's position as last committed or reported
 
 
 class Engine:
@@ -157,7 +158,7 @@ class Engine:
         if state is None:
             from syncframe.state import open_state
 
-            state = open_state(config.state_url)
+            state = open_state(config.state_url, clock=self.clock)
             self._owns_state = True
         else:
             self._owns_state = False
@@ -407,6 +408,7 @@ class Engine:
             f"opening sink of {flow.name}",
         )
         seq = checkpoint.batch_seq if checkpoint else 0
+        rt.position = checkpoint.sink_position if checkpoint else None
         if not info.dry_run:
             seq = await self._recover(rt, info, summary, seq)
             checkpoint = self.state.get_checkpoint(flow.name)
@@ -450,8 +452,6 @@ class Engine:
                     attempts += 1
                     if not is_transient(exc) or attempts >= rt.source_retry.attempts:
                         raise self._source_failure(rt, exc, attempts) from exc
-                    from syncframe.retry import wait_for
-
                     wait = wait_for(rt.source_retry, attempts, exc)
                     log.warning(
                         "flow %s: reading failed (%s); try %d of %d in %.1fs",
@@ -658,7 +658,10 @@ class Engine:
         for i, decision in decisions.items():
             if i not in target_keys and decision.target_key is not None:
                 target_keys[i] = decision.target_key
-        full = BatchResult(final, reasons, target_keys, result.position)
+        if pending:
+            rt.position = result.position
+        # A batch that wrote nothing leaves the sink where it was.
+        full = BatchResult(final, reasons, target_keys, rt.position)
 
         counts = summary.counts
         for outcome in final:
