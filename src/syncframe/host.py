@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import pluggy
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from syncframe import hookspecs
@@ -55,10 +55,10 @@ class HostSettings(BaseSettings):
     #: Set to false to load no entry-point plugins at all (tests, locked-down installs).
     load_entrypoints: bool = True
 
-    def model_post_init(self, __context: Any) -> None:
-        self.plugins_allow = _split(self.plugins_allow)
-        self.plugins_block = _split(self.plugins_block)
-        self.plugins_extra = _split(self.plugins_extra)
+    @field_validator("plugins_allow", "plugins_block", "plugins_extra", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return _split(value)
 
 
 class Host:
@@ -144,8 +144,8 @@ class Host:
 
     def _each_impl(self, hook_name: str, make_arg: Callable[[str], dict[str, Any]]) -> None:
         caller = getattr(self.pm.hook, hook_name)
-        # pluggy calls the last registered first; registration should follow load order.
-        for impl in reversed(caller.get_hookimpls()):
+        # get_hookimpls() lists plugins in registration order: names then follow load order.
+        for impl in caller.get_hookimpls():
             impl.function(**make_arg(impl.plugin_name))
 
     def _build_registry(self) -> Registry:
