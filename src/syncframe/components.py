@@ -190,7 +190,7 @@ class TargetRecord:
 class WritePlan:
     """How the engine wants a batch written.
 
-    ``token`` names the batch uniquely within the flow (``flow:seq``); a transactional sink
+    ``token`` names the batch uniquely (``flow:run_id:seq``); a transactional sink
     stores it atomically with the data so :meth:`Sink.was_applied` can answer after a crash.
     ``targets[i]`` is the key of the target record the matcher chose for change ``i`` (``None``:
     create); the whole list is ``None`` when the flow has no matcher and the sink keys by itself.

@@ -377,6 +377,10 @@ class Engine:
         except PermanentError as exc:
             summary.status, summary.error = "failed", str(exc)
             log.error("flow %s failed: %s", flow.name, exc)
+        except Exception as exc:
+            # A plugin bug: the run fails with the error named; the traceback goes to the log.
+            summary.status, summary.error = "failed", f"{type(exc).__name__}: {exc}"
+            log.exception("flow %s failed unexpectedly", flow.name)
         except BaseException as exc:
             summary.status = "interrupted"
             summary.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -763,9 +767,10 @@ class Engine:
                 continue
             if retrying:
                 resolved.append(change.change_id)
-            if exceptions_only and outcome in _NOT_HISTORY_IN_EXCEPTIONS_MODE:
-                continue
-            rows.append(OutcomeRow(change.key, outcome.value, reasons.get(i), target_keys.get(i)))
+            if not (exceptions_only and outcome in _NOT_HISTORY_IN_EXCEPTIONS_MODE):
+                rows.append(
+                    OutcomeRow(change.key, outcome.value, reasons.get(i), target_keys.get(i))
+                )
             if outcome.wrote and (rt.keep_ledger or rt.keep_links):
                 target_key = target_keys.get(i)
                 if target_key is None:

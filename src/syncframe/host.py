@@ -146,7 +146,9 @@ class Host:
         caller = getattr(self.pm.hook, hook_name)
         # get_hookimpls() lists plugins in registration order: names then follow load order.
         for impl in caller.get_hookimpls():
-            impl.function(**make_arg(impl.plugin_name))
+            kwargs = make_arg(impl.plugin_name)
+            # Like pluggy: an implementation may take fewer arguments than the spec offers.
+            impl.function(*[kwargs[name] for name in impl.argnames])
 
     def _build_registry(self) -> Registry:
         reg = Registry()
@@ -189,7 +191,7 @@ class Host:
     def _observe(self, hook_name: str, **kwargs: Any) -> None:
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             try:
-                impl.function(**kwargs)
+                impl.function(*[kwargs[name] for name in impl.argnames])
             except Exception:  # an observer must not break a sync
                 log.exception("observer %s of plugin %s failed", hook_name, impl.plugin_name)
 

@@ -76,7 +76,7 @@ class FieldMapping:
                     raise MappingError(
                         f"{change.describe()}: field {target!r}: {name}: {exc}"
                     ) from None
-            if rule.required and _empty(value):
+            if rule.required and _empty(value) and change.operation != "delete":
                 raise MappingError(f"{change.describe()}: field {target!r} is required but empty")
             out[target] = value
         return change.replace(fields=out)

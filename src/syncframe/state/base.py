@@ -52,7 +52,7 @@ class Inflight:
 class OutcomeRow:
     """One record's outcome in one run (run history)."""
 
-    record: str  # the record's key(s) as shown to people, e.g. "id=42"
+    record: str  # the record's primary key value, e.g. "42"
     outcome: str
     reason: str | None = None
     target_key: str | None = None
