@@ -70,7 +70,7 @@ class ConnectionConfig(BaseModel):
         None, gt=0, description="Requests per second at most (None: no limit)."
     )
     timeout: float = Field(30.0, gt=0, description="Seconds before a request times out.")
-    retry: RetryConfig = Field(default_factory=RetryConfig)  # type: ignore[arg-type]
+    retry: RetryConfig = Field(default_factory=RetryConfig)
 
     def settings_values(self) -> dict[str, Any]:
         """The system-specific values (everything but the engine's own keys)."""
@@ -184,6 +184,6 @@ class StateConfig(_Strict):
 class SyncframeConfig(_Strict):
     """A flow file."""
 
-    state: StateConfig = Field(default_factory=StateConfig)  # type: ignore[arg-type]
+    state: StateConfig = Field(default_factory=StateConfig)
     connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
     flows: dict[str, FlowConfig] = Field(default_factory=dict)
