@@ -116,7 +116,7 @@ class Change:
     def key(self) -> str:
         """The primary key's value as text (the first entry of ``keys``)."""
         for value in self.keys.values():
-            return str(value)
+            return value if type(value) is str else str(value)
         raise ValueError(f"change of {self.system}.{self.entity} has no key")
 
     def replace(self, **changes: Any) -> Change:
