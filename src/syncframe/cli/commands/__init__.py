@@ -1,0 +1,1 @@
+"""The built-in commands of ``syncframe``: one module per topic, each with ``register``."""
