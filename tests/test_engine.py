@@ -262,7 +262,10 @@ def make_engine(
 
 
 def people(n: int, **extra: Any) -> list[dict[str, Any]]:
-    return [{"id": str(i), "name": f"Person {i}", "email": f"p{i}@example.org", **extra} for i in range(n)]
+    return [
+        {"id": str(i), "name": f"Person {i}", "email": f"p{i}@example.org", **extra}
+        for i in range(n)
+    ]
 
 
 class TestBatches:
@@ -278,7 +281,8 @@ class TestBatches:
         assert sorted(WORLD.target) == ["0", "1", "2", "3", "4"]
         assert WORLD.target["3"]["name"] == "Person 3"
         checkpoint = engine.state.get_checkpoint("people")
-        assert checkpoint is not None and checkpoint.cursor == 5
+        assert checkpoint is not None
+        assert checkpoint.cursor == 5
 
         again = await engine.run_flow("people")
         assert again.summary.counts == {}
@@ -304,7 +308,9 @@ class TestBatches:
             ("2", "created"),
         ]
         run = engine.state.get_run(report.run_id)
-        assert run is not None and run.status == "succeeded" and run.counts == {"created": 3}
+        assert run is not None
+        assert run.status == "succeeded"
+        assert run.counts == {"created": 3}
 
     async def test_unknown_flow_names_the_flows(self, tmp_path: Path) -> None:
         engine = make_engine(tmp_path)
@@ -351,8 +357,10 @@ class TestDecisions:
         assert rows["1"].outcome == "created"
         assert (rows["2"].outcome, rows["2"].reason) == ("filtered", "vip records stay out")
         assert (rows["3"].outcome, rows["3"].reason) == ("blocked", "frozen by test")
-        assert rows["4"].outcome == "rejected" and "status 'invalid'" in (rows["4"].reason or "")
-        assert rows["5"].outcome == "rejected" and "2 records share it" in (rows["5"].reason or "")
+        assert rows["4"].outcome == "rejected"
+        assert "status 'invalid'" in (rows["4"].reason or "")
+        assert rows["5"].outcome == "rejected"
+        assert "2 records share it" in (rows["5"].reason or "")
         assert (rows["6"].outcome, rows["6"].target_key) == ("updated", "k")
         assert WORLD.target["k"]["name"] == "Known"  # matched record updated, not duplicated
         failed = {f.change["keys"]["id"]: f for f in engine.state.list_failed("people")}
@@ -372,7 +380,11 @@ class TestDecisions:
         """
         engine = make_engine(tmp_path, batch_size=10, tables=tables)
         report = await engine.run_flow("people")
-        assert WORLD.target["1"] == {"FullName": "Ann", "Email": "ann@example.org", "Source": "test"}
+        assert WORLD.target["1"] == {
+            "FullName": "Ann",
+            "Email": "ann@example.org",
+            "Source": "test",
+        }
         rows = {r.record: r for r in engine.state.run_outcomes(report.run_id)}
         assert rows["2"].outcome == "rejected"
         assert "'Email' is required" in (rows["2"].reason or "")
@@ -389,7 +401,8 @@ class TestFailures:
         assert report.summary.status == "succeeded"
         assert sorted(WORLD.target) == ["0", "1"]
         waits = engine.waits  # type: ignore[attr-defined]
-        assert len(waits) == 2 and waits[1] == 7  # Retry-After honoured
+        assert len(waits) == 2
+        assert waits[1] == 7
 
     async def test_http_errors_count_as_transient(self, tmp_path: Path) -> None:
         WORLD.records = people(1)
@@ -400,11 +413,10 @@ class TestFailures:
         ]
         engine = make_engine(tmp_path)
         report = await engine.run_flow("people")
-        assert report.summary.status == "succeeded" and "0" in WORLD.target
+        assert report.summary.status == "succeeded"
+        assert "0" in WORLD.target
 
-    async def test_exhausted_retries_fail_the_run_and_keep_the_cursor(
-        self, tmp_path: Path
-    ) -> None:
+    async def test_exhausted_retries_fail_the_run_and_keep_the_cursor(self, tmp_path: Path) -> None:
         WORLD.records = people(4)
         engine = make_engine(tmp_path)
         await engine.run_flow("people")
@@ -414,7 +426,8 @@ class TestFailures:
         assert report.summary.status == "failed"
         assert "still failing after 5 tries" in (report.summary.error or "")
         checkpoint = engine.state.get_checkpoint("people")
-        assert checkpoint is not None and checkpoint.cursor == 4
+        assert checkpoint is not None
+        assert checkpoint.cursor == 4
         again = await engine.run_flow("people")
         assert again.summary.counts == {"created": 2}
 
@@ -428,7 +441,8 @@ class TestFailures:
         assert report.summary.counts == {"created": 3, "failed": 1}
         assert sorted(WORLD.target) == ["0", "1", "3"]
         [failed] = engine.state.list_failed("people")
-        assert failed.change["keys"] == {"id": "2"} and "target refuses 2" in failed.reason
+        assert failed.change["keys"] == {"id": "2"}
+        assert "target refuses 2" in failed.reason
 
         await engine.retry_failed(flow="people")  # still poisoned: stays open, one more attempt
         [still] = engine.state.list_failed("people")
@@ -494,7 +508,9 @@ class TestRecovery:
         # As if a run wrote the first batch and died before committing it.
         WORLD.tokens.add("people:dead:1")
         WORLD.target = {r["id"]: dict(r) for r in WORLD.records[:2]}
-        engine.state.begin_batch(Inflight("people", 1, "people:dead:1", 2, "dead", engine.clock.now()))
+        engine.state.begin_batch(
+            Inflight("people", 1, "people:dead:1", 2, "dead", engine.clock.now())
+        )
         report = await engine.run_flow("people")
         assert report.summary.recovered_batch
         assert report.summary.counts == {"created": 2}  # only the second batch was written
@@ -503,7 +519,9 @@ class TestRecovery:
     async def test_unapplied_batch_is_read_again(self, tmp_path: Path) -> None:
         WORLD.records = people(4)
         engine = make_engine(tmp_path)
-        engine.state.begin_batch(Inflight("people", 1, "people:dead:1", 2, "dead", engine.clock.now()))
+        engine.state.begin_batch(
+            Inflight("people", 1, "people:dead:1", 2, "dead", engine.clock.now())
+        )
         report = await engine.run_flow("people")
         assert not report.summary.recovered_batch
         assert report.summary.counts == {"created": 4}

@@ -79,7 +79,7 @@ class TestRegistration:
 
     def test_wrong_kind_is_refused(self) -> None:
         host = Host(plugins=[NotASink()], entry_points=False)
-        with pytest.raises(PluginError, match="not a subclass of syncframe.components.Sink"):
+        with pytest.raises(PluginError, match=r"not a subclass of syncframe\.components\.Sink"):
             _ = host.registry
 
     def test_misspelt_hook_fails_loudly(self) -> None:

@@ -52,7 +52,8 @@ class TestWaits:
     def test_jitter_is_bounded(self) -> None:
         policy = RetryConfig(initial_wait=1, max_wait=5, jitter=0.5)
         waits = {wait_for(policy, 1, None) for _ in range(50)}
-        assert all(1 <= w <= 1.5 for w in waits) and len(waits) > 1
+        assert all(1 <= w <= 1.5 for w in waits)
+        assert len(waits) > 1
 
     def test_retry_after(self) -> None:
         policy = RetryConfig(initial_wait=1, jitter=0)
@@ -80,7 +81,8 @@ class TestCallWithRetries:
 
         policy = RetryConfig(attempts=5, initial_wait=0.1, jitter=0)
         assert await call_with_retries(policy, step, sleep=sleep) == "ok"
-        assert len(calls) == 3 and slept == [0.1, 0.2]
+        assert len(calls) == 3
+        assert slept == [0.1, 0.2]
 
     async def test_permanent_is_not_retried(self) -> None:
         calls: list[int] = []
@@ -117,7 +119,10 @@ class TestLimitedTransport:
             return httpx.Response(200)
 
         transport = LimitedTransport(httpx.MockTransport(handler), max_concurrency=3)
-        async with httpx.AsyncClient(transport=transport) as client, anyio.create_task_group() as tg:
+        async with (
+            httpx.AsyncClient(transport=transport) as client,
+            anyio.create_task_group() as tg,
+        ):
             for _ in range(12):
                 tg.start_soon(client.get, "http://127.0.0.1/")
         assert transport.peak_in_flight == 3

@@ -757,6 +757,7 @@ class Engine:
     ) -> None:
         flow = rt.flow
         now = self.clock.now()
+        rows: list[OutcomeRow]
         if move_cursor and failures == 0 and not (rt.keep_ledger or rt.keep_links):
             # The common case, kept to one comprehension: per-record work is the cost here.
             if flow.config.history == "exceptions":
@@ -784,7 +785,7 @@ class Engine:
             )
             return
         exceptions_only = flow.config.history == "exceptions"
-        rows: list[OutcomeRow] = []
+        rows = []
         failed: list[FailedRecord] = []
         resolved: list[str] = []
         ledger: list[LedgerEntry] = []

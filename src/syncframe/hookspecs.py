@@ -144,9 +144,7 @@ def syncframe_run_started(run: RunInfo) -> None:
 
 
 @hookspec
-def syncframe_batch_committed(
-    run: RunInfo, changes: Sequence[Change], result: BatchResult
-) -> None:
+def syncframe_batch_committed(run: RunInfo, changes: Sequence[Change], result: BatchResult) -> None:
     """Called after each batch is committed, with the per-record outcomes.
 
     ``changes`` are the batch's changes as read from the source and ``result.outcomes[i]`` (with

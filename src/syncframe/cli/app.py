@@ -76,10 +76,12 @@ class _CliLogHandler(RichHandler):
         if record.exc_info and not self.tracebacks:
             exc = record.exc_info[1]
             record = logging.makeLogRecord(record.__dict__)
-            record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}"
+            message = record.getMessage()
+            if exc is not None:
+                message += f": {type(exc).__name__}: {exc}"
+            record.msg = f"{message} (--log-level debug shows the traceback)"
             record.args = None
             record.exc_info = record.exc_text = None
-            record.msg += " (--log-level debug shows the traceback)"
         super().emit(record)
 
 

@@ -399,7 +399,8 @@ class SQLiteStateStore:
 
         With ``move_cursor=False`` (a failed-record retry) the cursor and the flow's in-flight
         marker are not touched (that marker belongs to a source batch, which a retry batch
-        neither delivers nor replaces), but the sink position of an existing checkpoint is. A batch without outcome rows stores no outcome row.
+        neither delivers nor replaces), but the sink position of an existing checkpoint is.
+        A batch without outcome rows stores no outcome row.
 
         Ledger entries replace an older entry of the same record only (``written_at`` decides;
         equal times: the later commit wins). A link replaces the earlier link of either record to
