@@ -74,6 +74,7 @@ class Host:
         self.settings = settings or HostSettings()
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
+        self._origins: dict[str, str] = {}
         load = self.settings.load_entrypoints if entry_points is None else entry_points
         if load:
             self._load_entrypoints()
@@ -121,6 +122,8 @@ class Host:
             except Exception as exc:
                 raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
             self.pm.register(plugin, name=ep.name)
+            if ep.dist is not None:
+                self._origins[ep.name] = f"{ep.dist.name} {ep.dist.version}"
 
     def plugin_names(self) -> list[str]:
         """Names of the loaded plugins, in load order."""
@@ -128,9 +131,8 @@ class Host:
 
     def plugin_origin(self, name: str) -> str:
         """Where a plugin comes from: its distribution and version, or its module."""
-        for plugin, dist in self.pm.list_plugin_distinfo():
-            if self.pm.get_name(plugin) == name:
-                return f"{dist.project_name} {dist.version}"
+        if name in self._origins:
+            return self._origins[name]
         plugin = self.pm.get_plugin(name)
         return getattr(plugin, "__name__", type(plugin).__name__)
 
