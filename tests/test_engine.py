@@ -541,3 +541,19 @@ class TestObservers:
             ("batch", ["created"]),
             ("finished", "succeeded"),
         ]
+
+
+class TestHistory:
+    """Run history tells what happened to runs that never finished."""
+
+    async def test_a_cut_off_run_is_marked_interrupted(self, tmp_path: Path) -> None:
+        from syncframe.state.base import RunRecord
+
+        WORLD.records = people(1)
+        engine = make_engine(tmp_path)
+        engine.state.start_run(RunRecord("dead-run", "people", "flow.toml", engine.clock.now()))
+        await engine.run_flow("people")
+        dead = engine.state.get_run("dead-run")
+        assert dead is not None
+        assert dead.status == "interrupted"
+        assert dead.error == "the process stopped before the run finished"

@@ -364,6 +364,15 @@ class Engine:
         summary = RunSummary(status="running")
         report = RunReport(run_id, flow.name, dry_run, summary)
         if not dry_run:
+            # A run still "running" was cut off (kill -9, power loss): say so in the history.
+            for earlier in self.state.list_runs(flow=flow.name, limit=20):
+                if earlier.status == "running":
+                    self.state.finish_run(
+                        earlier.run_id,
+                        "interrupted",
+                        earlier.counts,
+                        "the process stopped before the run finished",
+                    )
             self.state.start_run(
                 RunRecord(run_id, flow.name, str(self.config.path), info.started_at, dry_run, kind)
             )
