@@ -797,7 +797,11 @@ def render_doc(session: Session) -> str:
         NOTES,
     ]
     if meta.get("observations"):
-        parts += ["## Observations", "", meta["observations"].strip(), ""]
+        source = meta.get("observations_file", "")
+        parts += ["## Observations", ""]
+        if source:
+            parts += [f"From `{source}` (`--observations`).", ""]
+        parts += [meta["observations"].strip(), ""]
     for p in session.profiles:
         parts += [
             f"## Where syncframe's time goes: {WORKS[p.work]}, {p.rows:,} rows",
@@ -866,8 +870,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--from-results",
         type=Path,
-        help="skip measuring: use a results file "
-        f"written by an earlier run (default {RESULTS.relative_to(ROOT)})",
+        help="skip measuring: use the figures of an earlier run (every run writes "
+        f"benchmarks/data/results-<time>.json and {RESULTS.relative_to(ROOT)}, the default)",
         nargs="?",
         const=RESULTS,
     )
@@ -1002,6 +1006,8 @@ def run_benchmark(args: argparse.Namespace) -> Session:
     if syncframe_source() != session.meta["syncframe_source"]:
         session.meta["source_changed"] = True
         print("WARNING: syncframe's source changed during the run; the figures mix versions")
+    # Every run keeps its own file too, so a quick partial run cannot lose a long one's figures.
+    session.save(DATA_DIR / f"results-{workroot.name}.json")
     session.save(RESULTS)
     return session
 
@@ -1019,6 +1025,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     if args.observations:
         session.meta["observations"] = args.observations.read_text(encoding="utf-8")
+        session.meta["observations_file"] = str(args.observations)
     print()
     print(text_table(HEADER, table_rows(session)))
     print()
