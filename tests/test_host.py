@@ -62,6 +62,19 @@ class NeedsMissingSystem:
         register("stranded", self._Sink)
 
 
+class ToySimulators:
+    """Registers one simulator factory and one thing that is not callable."""
+
+    __name__ = "toy_simulators"
+
+    def __init__(self, factory: Any) -> None:
+        self.factory = factory
+
+    @hookimpl
+    def syncframe_register_simulators(self, register: Any) -> None:
+        register("toy", self.factory, description="a toy system")
+
+
 class TestRegistration:
     """The engine owns names and checks what plugins register."""
 
@@ -89,6 +102,21 @@ class TestRegistration:
     def test_component_needing_unknown_system(self) -> None:
         host = Host(plugins=[NeedsMissingSystem()], entry_points=False)
         with pytest.raises(PluginError, match="needs system 'nowhere'"):
+            _ = host.registry
+
+    def test_simulators_are_registered_by_name(self) -> None:
+        def build(*, clock: Any = None, seed: int = 0) -> dict[str, Any]:
+            return {"clock": clock, "seed": seed}
+
+        host = Host(plugins=[ToySimulators(build)], entry_points=False)
+        entry = host.registry.simulators["toy"]
+        assert (entry.plugin, entry.description) == ("toy_simulators", "a toy system")
+        assert entry.factory(seed=7) == {"clock": None, "seed": 7}
+        assert host.registry.provided_by("toy_simulators") == {"simulators": ["toy"]}
+
+    def test_a_simulator_that_is_not_callable_is_refused(self) -> None:
+        host = Host(plugins=[ToySimulators("not a factory")], entry_points=False)
+        with pytest.raises(PluginError, match="simulator 'toy' with 'not a factory'"):
             _ = host.registry
 
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         ComponentRegistrar,
         ConverterRegistrar,
         DemoRegistrar,
+        SimulatorRegistrar,
         SystemRegistrar,
     )
     from syncframe.runinfo import RunInfo, RunSummary
@@ -117,6 +118,19 @@ def syncframe_register_demos(register: DemoRegistrar) -> None:
     where ``step(ctx)`` is an async function receiving a :class:`syncframe.demo.DemoContext`
     (work directory, console, clock) that runs real flows and returns a one-line summary of what
     landed. Steps run in registration order. Returns nothing.
+    """
+
+
+@hookspec
+def syncframe_register_simulators(register: SimulatorRegistrar) -> None:
+    """Register simulators of external systems, for ``syncframe simulate`` and tests.
+
+    Called once when the host loads plugins. Call ``register(name, factory, description=...)``
+    where ``factory(clock=..., seed=...)`` returns a fresh simulator (an ASGI app with in-memory
+    state, such as a ``syncframe_simulators.Simulator``); ``clock`` is the
+    :class:`~syncframe.clock.Clock` it must tell time by and ``seed`` makes its fault injection
+    repeatable. The ``syncframe simulate NAME`` command and the simulator pytest fixtures look
+    simulators up by ``name``. Returns nothing.
     """
 
 

@@ -20,6 +20,7 @@ from syncframe.registry import (
     DemoRegistrar,
     PluginError,
     Registry,
+    SimulatorRegistrar,
     SystemRegistrar,
 )
 from syncframe.runinfo import RunInfo, RunSummary
@@ -175,6 +176,9 @@ class Host:
             "syncframe_register_converters", lambda p: {"register": ConverterRegistrar(reg, p)}
         )
         self._each_impl("syncframe_register_demos", lambda p: {"register": DemoRegistrar(reg, p)})
+        self._each_impl(
+            "syncframe_register_simulators", lambda p: {"register": SimulatorRegistrar(reg, p)}
+        )
         for kind, table in reg.tables().items():
             for name, item in table.items():
                 system = getattr(item, "system", None) if kind not in ("systems",) else None

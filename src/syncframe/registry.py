@@ -28,6 +28,9 @@ __all__ = [
     "DemoStep",
     "PluginError",
     "Registry",
+    "SimulatorEntry",
+    "SimulatorFactory",
+    "SimulatorRegistrar",
     "SystemRegistrar",
     "SystemType",
 ]
@@ -96,6 +99,19 @@ class DemoEntry:
     plugin: str
 
 
+SimulatorFactory = Callable[..., Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorEntry:
+    """A registered simulator: ``factory(clock=..., seed=...)`` builds a fresh one."""
+
+    name: str
+    factory: SimulatorFactory
+    description: str
+    plugin: str
+
+
 def _first_line(text: str | None) -> str:
     return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
 
@@ -112,6 +128,7 @@ class Registry:
     filters: dict[str, ComponentType[Filter[Any]]] = field(default_factory=dict)
     converters: dict[str, ConverterType] = field(default_factory=dict)
     demos: dict[str, DemoEntry] = field(default_factory=dict)
+    simulators: dict[str, SimulatorEntry] = field(default_factory=dict)
 
     def provided_by(self, plugin: str) -> dict[str, list[str]]:
         """What one plugin registered, by kind (for ``syncframe plugins``)."""
@@ -133,6 +150,7 @@ class Registry:
             "filters": self.filters,
             "converters": self.converters,
             "demos": self.demos,
+            "simulators": self.simulators,
         }
 
 
@@ -226,4 +244,25 @@ class DemoRegistrar:
         _check_name("demo", name, self._registry.demos, self._plugin)
         self._registry.demos[name] = DemoEntry(
             name, step, description or _first_line(step.__doc__), self._plugin
+        )
+
+
+class SimulatorRegistrar:
+    """Passed to ``syncframe_register_simulators``."""
+
+    def __init__(self, registry: Registry, plugin: str) -> None:
+        self._registry = registry
+        self._plugin = plugin
+
+    def __call__(
+        self, name: str, factory: SimulatorFactory, *, description: str | None = None
+    ) -> None:
+        if not callable(factory):
+            raise PluginError(
+                f"plugin {self._plugin!r} registered simulator {name!r} with {factory!r}, "
+                "which is not callable"
+            )
+        _check_name("simulator", name, self._registry.simulators, self._plugin)
+        self._registry.simulators[name] = SimulatorEntry(
+            name, factory, description or _first_line(factory.__doc__), self._plugin
         )
