@@ -1,0 +1,1 @@
+"""The syncframe simulator kit."""

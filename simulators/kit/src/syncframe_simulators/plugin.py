@@ -1,0 +1,1 @@
+"""Registers the kit with syncframe (filled in by the kit work)."""

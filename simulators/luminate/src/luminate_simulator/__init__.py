@@ -1,0 +1,1 @@
+"""Luminate Online simulator."""

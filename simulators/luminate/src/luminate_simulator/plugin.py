@@ -1,0 +1,1 @@
+"""Registers the Luminate simulator with syncframe (filled in)."""
