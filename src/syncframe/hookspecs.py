@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import typer
 
     from syncframe.components import BatchResult
+    from syncframe.host import Host
     from syncframe.records import Change
     from syncframe.registry import (
         ComponentRegistrar,
@@ -135,11 +136,14 @@ def syncframe_register_simulators(register: SimulatorRegistrar) -> None:
 
 
 @hookspec
-def syncframe_register_commands(app: typer.Typer) -> None:
+def syncframe_register_commands(app: typer.Typer, host: Host) -> None:
     """Add sub-commands to the ``syncframe`` command line.
 
-    Called once when the CLI is built, with the root Typer application; add commands or groups
-    with ``app.command()`` / ``app.add_typer()``. Returns nothing.
+    Called once when the CLI is built, with the root Typer application and the plugin
+    :class:`~syncframe.host.Host` the command line runs with (use its ``registry`` inside the
+    command, not at registration, so that loading stays lazy); add commands or groups with
+    ``app.command()`` / ``app.add_typer()``. An implementation may leave ``host`` out of its
+    parameters. Returns nothing.
     """
 
 

@@ -191,7 +191,7 @@ class Host:
 
     def add_commands(self, app: typer.Typer) -> None:
         """Let plugins add CLI commands."""
-        self.pm.hook.syncframe_register_commands(app=app)
+        self.pm.hook.syncframe_register_commands(app=app, host=self)
 
     # ---- observers -------------------------------------------------------------------------
     def _observe(self, hook_name: str, **kwargs: Any) -> None:
