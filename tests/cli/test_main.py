@@ -22,7 +22,7 @@ def test_help_names_the_program_and_its_commands(tmp_path: Path) -> None:
     result = syncframe("--help", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Usage: syncframe" in result.stdout
-    for command in ("plugins", "validate", "schema", "run", "runs", "failed", "demo"):
+    for command in ("plugins", "validate", "check", "schema", "run", "runs", "failed", "demo"):
         assert command in result.stdout
 
 

@@ -1,4 +1,4 @@
-"""The PledgeBox example plugin running real flows against its fake API, as the guide shows."""
+"""The PledgeBox example plugin running real flows against its simulator, as the guide shows."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
@@ -17,8 +16,8 @@ from syncframe.engine import Engine
 from syncframe.host import Host
 from tests.docs import example_plugin
 from tests.docs.example_plugin.connector import cents
-from tests.docs.example_plugin.fake_api import PledgeBoxAPI
 from tests.docs.example_plugin.models import PledgeBoxSettings
+from tests.docs.example_plugin.simulator import PledgeBoxSimulator
 
 pytestmark = pytest.mark.anyio
 
@@ -39,8 +38,9 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def api(clock: ManualClock) -> PledgeBoxAPI:
-    return PledgeBoxAPI(api_key=API_KEY, clock=clock)
+def api(clock: ManualClock) -> PledgeBoxSimulator:
+    """The simulated PledgeBox, on the engine's clock."""
+    return PledgeBoxSimulator(api_key=API_KEY, clock=clock)
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def waits() -> list[float]:
 
 @pytest.fixture
 def engine(
-    tmp_path: Path, api: PledgeBoxAPI, clock: ManualClock, waits: list[float]
+    tmp_path: Path, api: PledgeBoxSimulator, clock: ManualClock, waits: list[float]
 ) -> Iterator[Engine]:
     shutil.copy(FLOWS, tmp_path / "pledges.toml")
     (tmp_path / "gala-pledges.csv").write_text(CARDS, encoding="utf-8")
@@ -60,9 +60,9 @@ def engine(
 
 
 def make_engine(
-    folder: Path, api: PledgeBoxAPI, clock: ManualClock, waits: list[float], *, api_key: str
+    folder: Path, api: PledgeBoxSimulator, clock: ManualClock, waits: list[float], *, api_key: str
 ) -> Engine:
-    """The engine the guide describes: the plugin, its flow file, the fake API as transport."""
+    """The engine the guide describes: the plugin, its flow file, the simulator as transport."""
 
     async def no_sleep(seconds: float) -> None:
         waits.append(seconds)
@@ -71,7 +71,7 @@ def make_engine(
     config = load_config(
         folder / "pledges.toml", host.registry, environ={"SYNCFRAME_PLEDGEBOX_API_KEY": api_key}
     )
-    return Engine(config, host, clock=clock, transport=httpx.ASGITransport(api.app), sleep=no_sleep)
+    return Engine(config, host, clock=clock, transport=api.transport(), sleep=no_sleep)
 
 
 def jsonl(path: Path) -> list[dict[str, Any]]:
@@ -87,7 +87,7 @@ class TestCsvIntoPledgeBox:
     """Gala pledge cards land in PledgeBox once, matched by reference, then by email."""
 
     async def test_cards_are_created_and_a_hand_entered_pledge_is_matched(
-        self, engine: Engine, api: PledgeBoxAPI
+        self, engine: Engine, api: PledgeBoxSimulator
     ) -> None:
         typed_in = api.add(donor_email="alan@example.org", donor_name="A. Turing", amount_cents=0)
 
@@ -110,7 +110,7 @@ class TestCsvIntoPledgeBox:
         assert "donor_email alan@example.org" in (rows["103"].reason or "")
 
     async def test_writes_are_linked_and_remembered_for_loop_guards(
-        self, engine: Engine, api: PledgeBoxAPI
+        self, engine: Engine, api: PledgeBoxSimulator
     ) -> None:
         await engine.run_flow("gala_pledges")
         ada = api.by_ref("gala-101")
@@ -129,7 +129,7 @@ class TestCsvIntoPledgeBox:
         assert (entry.source_system, entry.source_key, entry.flow) == ("csv", "101", "gala_pledges")
 
     async def test_a_rerun_reads_only_new_cards(
-        self, engine: Engine, api: PledgeBoxAPI, tmp_path: Path
+        self, engine: Engine, api: PledgeBoxSimulator, tmp_path: Path
     ) -> None:
         await engine.run_flow("gala_pledges")
         again = await engine.run_flow("gala_pledges")
@@ -145,7 +145,7 @@ class TestCsvIntoPledgeBox:
         assert katherine["amount_cents"] == 7525
 
     async def test_a_corrected_file_updates_by_reference(
-        self, engine: Engine, api: PledgeBoxAPI, tmp_path: Path
+        self, engine: Engine, api: PledgeBoxSimulator, tmp_path: Path
     ) -> None:
         await engine.run_flow("gala_pledges")
         # The file is replaced by a corrected export: it is read again from the start, and
@@ -162,7 +162,7 @@ class TestCsvIntoPledgeBox:
         assert alan["amount_cents"] == 15000
 
     async def test_bad_cards_are_rejected_with_reasons_and_kept(
-        self, engine: Engine, api: PledgeBoxAPI, tmp_path: Path
+        self, engine: Engine, api: PledgeBoxSimulator, tmp_path: Path
     ) -> None:
         append_cards(
             tmp_path,
@@ -180,7 +180,9 @@ class TestCsvIntoPledgeBox:
         assert "'not-an-email' is not an email address" in failed["107"]
         assert api.by_ref("gala-106") is None
 
-    async def test_ambiguous_email_is_not_guessed(self, engine: Engine, api: PledgeBoxAPI) -> None:
+    async def test_ambiguous_email_is_not_guessed(
+        self, engine: Engine, api: PledgeBoxSimulator
+    ) -> None:
         api.add(donor_email="ada@example.org", amount_cents=1000)
         api.add(donor_email="ada@example.org", amount_cents=2000)
 
@@ -191,7 +193,7 @@ class TestCsvIntoPledgeBox:
         assert "2 records in target share donor_email" in (rows["101"].reason or "")
         assert api.by_ref("gala-101") is None
 
-    async def test_dry_run_writes_nothing(self, engine: Engine, api: PledgeBoxAPI) -> None:
+    async def test_dry_run_writes_nothing(self, engine: Engine, api: PledgeBoxSimulator) -> None:
         report = await engine.run_flow("gala_pledges", dry_run=True)
 
         assert report.summary.counts == {"created": 3}
@@ -205,7 +207,7 @@ class TestPledgeBoxToJsonl:
     """PledgeBox's changed pledges are read incrementally into a JSON Lines file."""
 
     async def test_pledges_land_and_only_changes_follow(
-        self, engine: Engine, api: PledgeBoxAPI, clock: ManualClock, tmp_path: Path
+        self, engine: Engine, api: PledgeBoxSimulator, clock: ManualClock, tmp_path: Path
     ) -> None:
         first = api.add(donor_email="ada@example.org", amount_cents=2500, external_ref="gala-101")
         clock.advance(minutes=1)
@@ -237,7 +239,7 @@ class TestPledgeBoxToJsonl:
         )
 
     async def test_pledges_changed_in_the_same_instant_are_paged_without_loss(
-        self, engine: Engine, api: PledgeBoxAPI, tmp_path: Path
+        self, engine: Engine, api: PledgeBoxSimulator, tmp_path: Path
     ) -> None:
         # 250 pledges with one timestamp, pages of 100: keyset paging on (updated_at, id).
         made = [api.add(donor_email=f"donor{n}@example.org", amount_cents=n) for n in range(250)]
@@ -252,7 +254,7 @@ class TestFaults:
     """PledgeBox's failures: busy is retried, a wrong key fails the run without leaking it."""
 
     async def test_503_is_retried_and_nothing_is_written_twice(
-        self, engine: Engine, api: PledgeBoxAPI, waits: list[float]
+        self, engine: Engine, api: PledgeBoxSimulator, waits: list[float]
     ) -> None:
         api.fail_next(503, times=2, retry_after=0)
 
@@ -269,7 +271,7 @@ class TestFaults:
         ]
 
     async def test_503_in_the_middle_of_a_batch_does_not_duplicate(
-        self, engine: Engine, api: PledgeBoxAPI
+        self, engine: Engine, api: PledgeBoxSimulator
     ) -> None:
         # The first card is saved, the second gets a 503: the engine writes the whole batch
         # again, and saving by reference makes the repeat of the first card harmless.
@@ -284,7 +286,7 @@ class TestFaults:
         assert report.summary.counts == {"unchanged": 1, "created": 2}
 
     async def test_persistent_outage_fails_the_run_and_keeps_the_cursor(
-        self, engine: Engine, api: PledgeBoxAPI
+        self, engine: Engine, api: PledgeBoxSimulator
     ) -> None:
         api.fail_next(503, times=50, retry_after=0)
 
@@ -296,7 +298,7 @@ class TestFaults:
         assert engine.state.get_checkpoint("pledges_out") is None
 
     async def test_wrong_api_key_fails_without_showing_a_key(
-        self, tmp_path: Path, api: PledgeBoxAPI, clock: ManualClock, waits: list[float]
+        self, tmp_path: Path, api: PledgeBoxSimulator, clock: ManualClock, waits: list[float]
     ) -> None:
         shutil.copy(FLOWS, tmp_path / "pledges.toml")
         with make_engine(tmp_path, api, clock, waits, api_key="pb-wrong-0000") as engine:

@@ -10,8 +10,15 @@ The tests register it directly: ``Host(plugins=[example_plugin], entry_points=Fa
 
 from __future__ import annotations
 
+from typing import Any
+
 from syncframe import hookimpl
-from syncframe.registry import ComponentRegistrar, ConverterRegistrar, SystemRegistrar
+from syncframe.registry import (
+    ComponentRegistrar,
+    ConverterRegistrar,
+    SimulatorRegistrar,
+    SystemRegistrar,
+)
 
 from .connector import PledgeSink, PledgeSource, cents
 from .models import PledgeBoxSettings
@@ -39,3 +46,18 @@ def syncframe_register_sinks(register: ComponentRegistrar) -> None:
 def syncframe_register_converters(register: ConverterRegistrar) -> None:
     """``cents``: amounts in currency units as whole cents."""
     register("cents", cents)
+
+
+@hookimpl
+def syncframe_register_simulators(register: SimulatorRegistrar) -> None:
+    """A simulated PledgeBox, for tests and ``syncframe simulate pledgebox``."""
+    register("pledgebox", pledgebox_simulator)
+
+
+def pledgebox_simulator(**kwargs: Any) -> Any:
+    """A fresh simulated PledgeBox (``clock=``, ``seed=``, ``api_key=``)."""
+    # Imported when one is built: the simulator needs the simulator kit and Starlette, which
+    # running flows does not.
+    from .simulator import PledgeBoxSimulator
+
+    return PledgeBoxSimulator(**kwargs)

@@ -1,7 +1,10 @@
-"""PledgeBox as a tiny in-process REST API: its data, a clock, fault knobs and a request log.
+"""PledgeBox as a simulator of the syncframe simulator kit: its data, its API, its faults.
 
-Tests serve it through ``httpx.ASGITransport(api.app)`` (no socket) and inspect ``api.pledges``
-to see what landed. The API in brief (all under ``/v1``, all with ``Authorization: Bearer <key>``):
+Tests serve it in-process through ``simulator.transport()`` (no socket) and inspect
+``simulator.pledges`` to see what landed; ``syncframe simulate pledgebox`` serves it on a port.
+The kit adds the admin API (``/_admin/seed``, ``/_admin/state``, ``/_admin/faults``...), the
+request journal and fault injection; this module is only PledgeBox itself. Its API in brief (all
+under ``/v1``, all with ``Authorization: Bearer <key>``):
 
 - ``GET /ping``
 - ``GET /pledges?updated_since=&after_id=&limit=``: pledges changed after (updated_since,
@@ -11,64 +14,71 @@ to see what landed. The API in brief (all under ``/v1``, all with ``Authorizatio
 - ``PATCH /pledges/{id}``: update; ``DELETE /pledges/{id}``
 
 Writes answer ``{"data": pledge, "created": bool, "modified": bool}``; invalid data 422
-``{"error": "..."}``.
+``{"error": "..."}``; a wrong key 401. When busy, PledgeBox answers ``{"error": "PledgeBox is
+busy"}`` with the status and a ``Retry-After`` header.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-
-from syncframe.clock import Clock, ManualClock
+from starlette.routing import BaseRoute, Route
+from syncframe_simulators import FaultKind, FaultRule, Simulator
 
 WRITABLE = ("external_ref", "donor_email", "donor_name", "amount_cents", "currency", "status")
 SEARCHABLE = ("external_ref", "donor_email")
 STATUSES = ("active", "fulfilled", "cancelled")
 MAX_LIMIT = 500
 
-Handler = Callable[[Request], Awaitable[Response]]
 
+class PledgeBoxSimulator(Simulator):
+    """The simulated PledgeBox service: pledges in memory, keyed by id."""
 
-@dataclass(slots=True)
-class Fault:
-    """An error the API answers instead of serving a request."""
+    name = "pledgebox"
 
-    status: int
-    retry_after: float | None
-    method: str | None  # only requests of this method (None: any)
-    after: int  # requests of that method to let through first
-
-
-class PledgeBoxAPI:
-    """The fake PledgeBox service; ``app`` is its ASGI application."""
-
-    def __init__(self, *, api_key: str = "pb-test-key", clock: Clock | None = None) -> None:
+    def __init__(self, *, api_key: str = "pb-test-key", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.api_key = api_key
-        self.clock = clock or ManualClock()
         self.pledges: dict[str, dict[str, Any]] = {}
-        self.log: list[tuple[str, str, int]] = []  # (method, path, status) of every request
-        self._faults: list[Fault] = []
         self._next_id = 1
-        self.app = Starlette(
-            routes=[
-                Route("/v1/ping", self._endpoint(self._ping), methods=["GET"]),
-                Route("/v1/pledges", self._endpoint(self._list), methods=["GET"]),
-                Route("/v1/pledges/search", self._endpoint(self._search), methods=["POST"]),
-                Route("/v1/pledges/by-ref/{ref}", self._endpoint(self._upsert), methods=["PUT"]),
-                Route(
-                    "/v1/pledges/{id}",
-                    self._endpoint(self._update_or_delete),
-                    methods=["PATCH", "DELETE"],
-                ),
-            ]
-        )
+
+    # ---- what the kit asks of a simulator ------------------------------------------------------
+    def api_routes(self) -> list[BaseRoute]:
+        return [
+            Route("/v1/ping", self._ping, methods=["GET"]),
+            Route("/v1/pledges", self._list, methods=["GET"]),
+            Route("/v1/pledges/search", self._search, methods=["POST"]),
+            Route("/v1/pledges/by-ref/{ref}", self._upsert, methods=["PUT"]),
+            Route("/v1/pledges/{id}", self._update_or_delete, methods=["PATCH", "DELETE"]),
+        ]
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"pledges": list(self.pledges.values())}
+
+    def seed_records(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """``{"pledges": [{fields}, ...]}``: pledges entered by people, in order."""
+        made = []
+        for n, fields in enumerate(payload.get("pledges", [])):
+            problem = _invalid(fields, creating=True)
+            if problem:
+                raise ValueError(f"pledges[{n}]: {problem}")
+            made.append(self._create(fields))
+        return {"pledges": made}
+
+    def reset(self) -> None:
+        self.pledges.clear()
+        self._next_id = 1
+
+    def fault_response(self, kind: FaultKind, rule: FaultRule, operation: str | None) -> Response:
+        if kind in ("error", "rate_limit"):
+            # PledgeBox says when to come back, whether overloaded (503) or throttling (429).
+            status = rule.status if kind == "error" else 429
+            headers = {"Retry-After": f"{rule.retry_after:g}"}
+            return JSONResponse({"error": "PledgeBox is busy"}, status, headers=headers)
+        return super().fault_response(kind, rule, operation)
 
     # ---- knobs for tests ---------------------------------------------------------------------
     def fail_next(
@@ -76,13 +86,22 @@ class PledgeBoxAPI:
         status: int = 503,
         *,
         times: int = 1,
-        retry_after: float | None = 0,
+        retry_after: float = 0,
         method: str | None = None,
         after: int = 0,
-    ) -> None:
-        """Answer ``times`` requests with ``status`` (and a Retry-After header): the next ones,
-        or those of ``method``, after letting ``after`` of them through."""
-        self._faults.extend(Fault(status, retry_after, method, after) for _ in range(times))
+    ) -> str:
+        """Answer ``times`` requests with ``status`` and a Retry-After header: the next ones,
+        or those of ``method``, after letting ``after`` of them through. A kit fault rule."""
+        return self.faults.add(
+            FaultRule(
+                kind="error",
+                status=status,
+                times=times,
+                retry_after=retry_after,
+                method=method,
+                after=after,
+            )
+        )
 
     def add(self, **fields: Any) -> dict[str, Any]:
         """A pledge entered in PledgeBox by a person (not through the API)."""
@@ -102,7 +121,12 @@ class PledgeBoxAPI:
         """The pledge with this external reference, if any."""
         return next((p for p in self.pledges.values() if p["external_ref"] == external_ref), None)
 
-    def statuses(self) -> list[int]:
+    @property
+    def log(self) -> list[tuple[str, str, int | None]]:
+        """(method, path, status) of every request the API got, from the kit's journal."""
+        return [(e.method, e.path, e.status) for e in self.journal.entries()]
+
+    def statuses(self) -> list[int | None]:
         """The status of every request served, in order."""
         return [status for _, _, status in self.log]
 
@@ -110,25 +134,7 @@ class PledgeBoxAPI:
     def _now(self) -> str:
         return self.clock.now().isoformat()
 
-    def _endpoint(self, handler: Handler) -> Handler:
-        async def serve(request: Request) -> Response:
-            response = await self._gate(request) or await handler(request)
-            self.log.append((request.method, request.url.path, response.status_code))
-            return response
-
-        return serve
-
-    async def _gate(self, request: Request) -> Response | None:
-        fault = self._faults[0] if self._faults else None
-        if fault is not None and fault.method in (None, request.method):
-            if fault.after > 0:
-                fault.after -= 1
-            else:
-                self._faults.pop(0)
-                headers = (
-                    {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
-                )
-                return JSONResponse({"error": "PledgeBox is busy"}, fault.status, headers=headers)
+    def _refused(self, request: Request) -> Response | None:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return JSONResponse({"error": "invalid API key"}, 401)
         return None
@@ -158,9 +164,12 @@ class PledgeBoxAPI:
 
     # ---- endpoints -----------------------------------------------------------------------------
     async def _ping(self, request: Request) -> Response:
-        return JSONResponse({"ok": True})
+        return self._refused(request) or JSONResponse({"ok": True})
 
     async def _list(self, request: Request) -> Response:
+        refused = self._refused(request)
+        if refused:
+            return refused
         since = request.query_params.get("updated_since")
         after_id = request.query_params.get("after_id") or ""
         limit = min(int(request.query_params.get("limit", "100")), MAX_LIMIT)
@@ -174,6 +183,9 @@ class PledgeBoxAPI:
         return JSONResponse({"data": ordered[:limit], "has_more": len(ordered) > limit})
 
     async def _search(self, request: Request) -> Response:
+        refused = self._refused(request)
+        if refused:
+            return refused
         body = await request.json()
         field, values = body.get("field"), body.get("values")
         if field not in SEARCHABLE or not isinstance(values, list):
@@ -183,6 +195,9 @@ class PledgeBoxAPI:
         return JSONResponse({"data": found, "has_more": False})
 
     async def _upsert(self, request: Request) -> Response:
+        refused = self._refused(request)
+        if refused:
+            return refused
         ref = request.path_params["ref"]
         fields = {**(await request.json()), "external_ref": ref}
         existing = self.by_ref(ref)
@@ -195,6 +210,9 @@ class PledgeBoxAPI:
         return JSONResponse({"data": existing, "modified": modified})
 
     async def _update_or_delete(self, request: Request) -> Response:
+        refused = self._refused(request)
+        if refused:
+            return refused
         pledge = self.pledges.get(request.path_params["id"])
         if pledge is None:
             return JSONResponse({"error": "no such pledge"}, 404)
