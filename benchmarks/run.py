@@ -825,6 +825,22 @@ def render_doc(session: Session) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
+# Blocks other benchmarks write into the same doc (e.g. benchmarks/luminate_upload.py): kept
+# as they are when this one rewrites it.
+OTHER_BLOCKS = ("luminate-upload",)
+
+
+def keep_other_blocks(text: str) -> str:
+    """``text`` with every other benchmark's block from the current doc appended unchanged."""
+    current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+    for name in OTHER_BLOCKS:
+        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        first, last = current.find(start), current.find(end)
+        if 0 <= first < last:
+            text = text.rstrip("\n") + "\n\n" + current[first : last + len(end)] + "\n"
+    return text
+
+
 # ---- main -----------------------------------------------------------------------------------
 
 
@@ -1035,7 +1051,7 @@ def main(argv: list[str] | None = None) -> int:
     for p in session.profiles:
         print(f"\nsyncframe profile, {p.work}, {p.rows:,} rows, by own time:\n{p.by_tottime}")
     if args.write_doc:
-        DOC.write_text(render_doc(session), encoding="utf-8")
+        DOC.write_text(keep_other_blocks(render_doc(session)), encoding="utf-8")
         print(f"\nwrote {DOC.relative_to(ROOT)}")
     return 0
 

@@ -587,6 +587,15 @@ class TestHeader:
         assert report.aborted is not None
         assert report.aborted.startswith("The upload file has no header row")
 
+    def test_an_unreadable_header_aborts(
+        self, directory: ConstituentDirectory, upload: Upload
+    ) -> None:
+        report = upload("PRIMARY_EMAIL," + "X" * (csv.field_size_limit() + 1), "a@example.org,A")
+        assert report.aborted is not None
+        assert report.aborted.startswith("The header row is not valid CSV (field larger than")
+        assert report.aborted.endswith("Nothing was imported.")
+        assert len(directory) == 0
+
     def test_header_names_ignore_case_spaces_and_a_byte_order_mark(
         self, directory: ConstituentDirectory, tmp_path: Path
     ) -> None:
