@@ -4,11 +4,16 @@ upload end to end, and bad input answered with JSON naming the field."""
 from __future__ import annotations
 
 import csv
+import gc
 import io
+import tempfile
+from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
+from luminate_simulator.app import LuminateSimulator
 from luminate_simulator.constituent_import import REMOVED_MESSAGE
 
 from simulators.luminate.tests.conftest import SoapClient
@@ -306,3 +311,69 @@ class TestConstituentUpload:
         state = await luminate_simulator.admin().state()
         assert state["uploads"] == []
         assert state["constituents"] == []
+
+
+class TestUploadHousekeeping:
+    """Uploads share the state lock with the web services and leave no files behind."""
+
+    async def test_an_upload_waits_for_the_state_lock_and_the_server_stays_responsive(
+        self, luminate_simulator: Any
+    ) -> None:
+        finished: list[httpx.Response] = []
+        done = anyio.Event()
+
+        async def upload() -> None:
+            finished.append(
+                await admin_call(
+                    luminate_simulator,
+                    "POST",
+                    "/uploads",
+                    content=upload_csv([["PRIMARY_EMAIL", "LAST_NAME"], ["a@example.org", "A"]]),
+                )
+            )
+            done.set()
+
+        # Whoever holds the lock (a SOAP call, a test reading the state) keeps the import out.
+        with luminate_simulator.services.lock:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(upload)
+                await anyio.sleep(0.2)
+                assert finished == []
+                assert len(luminate_simulator.directory) == 0
+                # ...while the event loop still answers the kit's admin routes.
+                health = await luminate_simulator.client().get("/_admin/health")
+                assert health.status_code == 200
+                luminate_simulator.services.lock.release()
+                try:
+                    with anyio.fail_after(5):
+                        await done.wait()
+                finally:
+                    luminate_simulator.services.lock.acquire()
+        assert finished[0].status_code == 201, finished[0].text
+        assert len(luminate_simulator.directory) == 1
+
+    def test_upload_folder_is_made_on_demand_and_removed_with_the_simulator(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where mkdtemp makes folders
+        simulator = LuminateSimulator(clock=ManualClock())
+        assert list(tmp_path.iterdir()) == []
+
+        async def upload(simulator: LuminateSimulator) -> None:
+            async with simulator.client() as client:
+                response = await client.post(
+                    "/_admin/luminate/uploads",
+                    content=upload_csv([["PRIMARY_EMAIL", "LAST_NAME"], ["bad", "A"]]),
+                )
+                assert response.status_code == 201, response.text
+
+        anyio.run(upload, simulator)
+        (folder,) = tmp_path.iterdir()
+        assert [p.name for p in folder.rglob("*")] == ["1", "errors.csv"]
+        simulator.reset()
+        assert list(tmp_path.iterdir()) == []
+        anyio.run(upload, simulator)
+        assert len(list(tmp_path.iterdir())) == 1
+        del simulator
+        gc.collect()
+        assert list(tmp_path.iterdir()) == []

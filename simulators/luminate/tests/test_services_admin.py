@@ -259,7 +259,7 @@ class TestTransactions:
             services.add_transaction(
                 "ActionAlertResponse", {"Constituent": {"ConsId": cons}, "Payment": {"Amount": "1"}}
             )
-        assert services.snapshot()["transactions"]["Donation"][0]["Payment"]["Amount"] == "5"
+        assert services.snapshot()["transactions"]["Donation"][0]["Payment"]["Amount"] == "5.00"
 
     def test_associated_errors(self, services: WebServices) -> None:
         with pytest.raises(AdminError, match="not an associated type"):

@@ -71,6 +71,25 @@ class TestQuery:
         _, records = services.query(user, query, 1, 100)
         assert [r["Title"] for r in records] == titles
 
+    def test_booleans_compare_with_bare_true_and_false(
+        self, services: WebServices, user: ApiUser
+    ) -> None:
+        donor = services.add_constituent({"PrimaryEmail": "d@example.org"})
+        gift = services.add_transaction(
+            "Donation", {"Donor": {"ConsId": donor}, "Payment": {"Amount": "30.00"}}
+        )
+        services.refund(gift, "5.00", online=True)
+        services.refund(gift, None, online=True)
+        for literal, full in (("true", [True]), ("FALSE", [False]), ("'true'", [True])):
+            _, records = services.query(
+                user, f"select RefundId, FullRefund from Refund where FullRefund = {literal}", 1, 10
+            )
+            assert [r["FullRefund"] for r in records] == full
+        with pytest.raises(
+            LuminateFault, match="expected a quoted string, a number, true or false"
+        ):
+            services.query(user, "select RefundId from Refund where Online = yes", 1, 10)
+
     def test_wildcard_returns_every_field(self, services: WebServices, user: ApiUser) -> None:
         _, records = services.query(user, "select * from DonationLevel where Title = 'Gold'", 1, 10)
         assert records == [

@@ -278,6 +278,26 @@ class TestRefundErrors:
         with pytest.raises(AdminError, match="amount"):
             services.refund(transaction_id, amount, online=True)
 
+    def test_amounts_are_whole_cents(
+        self, services: WebServices, donor: int, user: ApiUser, clock: ManualClock
+    ) -> None:
+        with pytest.raises(AdminError, match=r"Donation.Payment.Amount 9.999 has fractions"):
+            gift(services, donor, "9.999")
+        transaction_id = gift(services, donor, "10")
+        with pytest.raises(AdminError, match=r"amount 0.001 has fractions of a cent"):
+            services.refund(transaction_id, "0.001", online=True)
+        outcome = services.refund(transaction_id, "2.5", online=True)
+        assert (str(outcome.amount), str(outcome.remaining)) == ("2.50", "7.50")
+        clock.advance(minutes=1)
+        services.start_synchronization(user, DEFAULT_PARTITION_ID)
+        [record] = download(services, user, "inserts", "Donation")
+        assert (str(record["Payment"]["Amount"]), str(record["Payment"]["OriginalAmount"])) == (
+            "7.50",
+            "10.00",
+        )
+        [refund] = download(services, user, "inserts", "Refund")
+        assert str(refund["Payment"]["Amount"]) == "2.50"
+
     def test_float_amount_is_refused(self, services: WebServices, donor: int) -> None:
         transaction_id = gift(services, donor, "10.00")
         with pytest.raises(AdminError, match="decimal as text"):

@@ -69,6 +69,10 @@ class TestLogin:
             services.add_api_user("second", "")
         with pytest.raises(AdminError, match="name"):
             services.add_api_user(" ", "x")
+        # Their changes would pass for the admin console's or the upload's.
+        for reserved in ("admin", "import"):
+            with pytest.raises(AdminError, match=f"name: '{reserved}' is reserved"):
+                services.add_api_user(reserved, "x")
 
 
 class TestSessions:

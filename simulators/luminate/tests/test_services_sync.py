@@ -224,3 +224,26 @@ class TestLogs:
         snapshot = services.snapshot()
         assert [w["sync_id"] for w in snapshot["sync_log"]] == [1, 2, 3]
         assert snapshot["sync_log"][0]["start"] is None
+
+    def test_windows_are_kept_for_90_days(
+        self, services: WebServices, user: ApiUser, other: ApiUser, clock: ManualClock
+    ) -> None:
+        # Each download call adds to its window's request log: without an end the log would
+        # grow for as long as the simulator runs.
+        kept_open = services.start_synchronization(other, ALL)
+        old = services.start_synchronization(user, ALL)
+        services.get_incremental(user, "inserts", ALL, "Constituent", 1, 100, ["ConsId"])
+        services.end_synchronization(user, ALL)
+        clock.advance(days=90)
+        services.start_synchronization(user, ALL)
+        services.end_synchronization(user, ALL)
+        assert len(services.get_synchronization_request_log(user, old.sync_id)) == 1
+        clock.advance(seconds=1)
+        recent = services.start_synchronization(user, ALL)
+        with pytest.raises(LuminateFault, match=f"SyncId {old.sync_id} does not exist"):
+            services.get_synchronization_request_log(user, old.sync_id)
+        assert [w["sync_id"] for w in services.snapshot()["sync_log"]] == [
+            kept_open.sync_id,  # still active: kept
+            recent.sync_id - 1,
+            recent.sync_id,
+        ]

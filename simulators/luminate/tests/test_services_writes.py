@@ -355,6 +355,36 @@ class TestUpdate:
         )
         assert codes(results) == ["MATCH_EXISTING", "DUPLICATE_EMAIL", "OK"]
 
+    def test_sending_back_ids_the_record_already_has_is_not_a_conflict(
+        self, services: WebServices, user: ApiUser, ann: int, directory: ConstituentDirectory
+    ) -> None:
+        # An upload (or an admin) may give two constituents one email; a connector that sends a
+        # whole record back, its own unchanged ids included, must still be able to update it.
+        twin = services.add_constituent({"PrimaryEmail": "ann@example.org", "UserName": "ANN2"})
+        services.modify_constituent(ann, {"UserName": "ann"})
+        result = one(
+            services.update(
+                user,
+                "Constituent",
+                [
+                    {
+                        "ConsId": ann,
+                        "MemberId": "RE-1",
+                        "UserName": "Ann",
+                        "PrimaryEmail": "Ann@Example.org",
+                        "HomePhone": "555",
+                    }
+                ],
+            )
+        )
+        assert (result.code, result.message) == ("OK", "User updated.")
+        cons = directory.get(ann)
+        assert cons is not None
+        assert cons.home_phone == "555"
+        twin_record = directory.get(twin)
+        assert twin_record is not None
+        assert twin_record.primary_email == "ann@example.org"
+
 
 class TestDelete:
     """Delete marks the constituent Removed."""

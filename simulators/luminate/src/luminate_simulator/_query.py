@@ -2,8 +2,9 @@
 
 ``select F1, F2 from Type [where Field = value [and Field = value ...]]``: keywords in any case,
 fields in dot notation (``ConsName.FirstName``), ``*`` or ``Complex.*`` for wildcards, values as
-quoted strings (``'x'`` or ``"x"``, a doubled quote escapes one) or numbers. Anything else is a
-syntax error naming the 1-based character position, as an ``InvalidMessageFault``.
+quoted strings (``'x'`` or ``"x"``, a doubled quote escapes one), numbers or ``true`` / ``false``.
+Anything else is a syntax error naming the 1-based character position, as an
+``InvalidMessageFault``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ _TOKEN: Final = re.compile(
     """,
     re.VERBOSE,
 )
+
+
+_BOOLEANS: Final = frozenset({"true", "false"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +158,10 @@ class _Parser:
             value: str | Decimal = literal.text[1:-1].replace(quote * 2, quote)
         elif literal.kind == "number":
             value = Decimal(literal.text)
+        elif literal.kind == "name" and literal.text.lower() in _BOOLEANS:
+            value = literal.text.lower()  # a boolean field compared with true / false
         else:
-            raise _syntax_error(literal, "a quoted string or a number")
+            raise _syntax_error(literal, "a quoted string, a number, true or false")
         return Condition(field.text, value, field.position)
 
 

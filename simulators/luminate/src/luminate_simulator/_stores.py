@@ -36,6 +36,7 @@ FIRST_TRANSACTION_ID: Final = 2001001
 FIRST_REFUND_ID: Final = 3001
 FIRST_ASSOCIATED_ID: Final = 101
 ZERO: Final = Decimal("0.00")
+CENT: Final = Decimal("0.01")
 CREATION_METHOD_OFFLINE: Final = 0
 CREATION_METHOD_ONLINE: Final = 1
 # Transaction types that carry money and can be refunded.
@@ -180,6 +181,14 @@ def _coerce_fields(
     return values
 
 
+def _in_cents(amount: Decimal, where: str) -> Decimal:
+    """Money as the donation console holds it: whole cents, two decimal places."""
+    cents = amount.quantize(CENT)
+    if cents != amount:
+        raise AdminError(f"{where} {amount} has fractions of a cent")
+    return cents
+
+
 class TransactionStore:
     """Every transaction by id (live and audit copies), each type's change log, and refunds."""
 
@@ -281,6 +290,7 @@ class TransactionStore:
         amount = values["Amount"]
         if amount <= 0:
             raise AdminError(f"{where}.Amount must be positive, not {amount}")
+        values["Amount"] = _in_cents(amount, f"{where}.Amount")
         values["OriginalAmount"] = ZERO
         values.setdefault("PaymentDate", now)
         values["ModifyDate"] = now
@@ -309,6 +319,7 @@ class TransactionStore:
             amount = remaining
         if amount <= 0:
             raise AdminError(f"amount must be positive, not {amount}")
+        amount = _in_cents(amount, "amount")
         if amount > remaining:
             raise AdminError(
                 f"amount {amount} is more than the {remaining} that remains of transaction "

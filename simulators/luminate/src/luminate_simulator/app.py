@@ -18,7 +18,7 @@ import math
 import re
 import shutil
 import tempfile
-import threading
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from http import HTTPStatus
@@ -353,10 +353,12 @@ class LuminateSimulator(Simulator):
         self.directory = ConstituentDirectory(self.clock)
         self.services = WebServices(self.clock, self.directory, seed=seed)
         self._operations = _Operations(self.services)
-        # One lock around the state: a served simulator answers on the server's thread while a
-        # test may seed or read it from its own.
-        self._lock = threading.RLock()
-        self._uploads_dir = Path(tempfile.mkdtemp(prefix="luminate-uploads-"))
+        # One lock around the whole site, the one WebServices takes: SOAP calls and the upload run
+        # on worker threads, and a test may seed or read the state from its own thread.
+        self._lock = self.services.lock
+        # Made on the first upload and removed with the simulator (tests build many).
+        self._uploads_root: Path | None = None
+        self._uploads_cleanup: weakref.finalize[..., Any] | None = None
         self._uploads: dict[int, ImportReport] = {}
         self._next_upload = 1
 
@@ -391,6 +393,11 @@ class LuminateSimulator(Simulator):
         if site != self.site:
             return self._unknown_site(site)
         body = await request.body()
+        # On a worker thread: a call waiting for the state lock (held by a long upload, say)
+        # must not stop the server's event loop, which still answers health and journal reads.
+        return await anyio.to_thread.run_sync(self._answer, body)
+
+    def _answer(self, body: bytes) -> Response:
         try:
             call = parse_request(body)
             with self._lock:
@@ -442,8 +449,19 @@ class LuminateSimulator(Simulator):
         with self._lock:
             self.services.reset()
             self._uploads.clear()
-            shutil.rmtree(self._uploads_dir, ignore_errors=True)
-            self._uploads_dir.mkdir(parents=True, exist_ok=True)
+            if self._uploads_cleanup is not None:
+                self._uploads_cleanup()  # removes the folder now
+            self._uploads_root = None
+            self._uploads_cleanup = None
+
+    def _uploads_dir(self) -> Path:
+        """The folder uploads and their errors.csv files are kept in (made on first use)."""
+        with self._lock:
+            if self._uploads_root is None:
+                root = Path(tempfile.mkdtemp(prefix="luminate-uploads-"))
+                self._uploads_cleanup = weakref.finalize(self, shutil.rmtree, root, True)
+                self._uploads_root = root
+            return self._uploads_root
 
     # -- admin routes ----------------------------------------------------------------------------
 
@@ -553,7 +571,7 @@ class LuminateSimulator(Simulator):
         with self._lock:
             upload_id = self._next_upload
             self._next_upload += 1
-        folder = self._uploads_dir / str(upload_id)
+        folder = self._uploads_dir() / str(upload_id)
         await anyio.Path(folder).mkdir(parents=True)
         data_path = folder / filename
         # Streamed to disk: an upload of a million rows never sits in memory whole.
@@ -561,15 +579,21 @@ class LuminateSimulator(Simulator):
             async for chunk in request.stream():
                 await data.write(chunk)
         try:
-            with self._lock:
-                report = ConstituentImport(self.directory).run(data_path, folder / "errors.csv")
-                self._uploads[upload_id] = report
+            # On a worker thread, holding the state lock: SOAP calls wait for the import to end
+            # while the event loop stays free.
+            report = await anyio.to_thread.run_sync(self._import, upload_id, data_path, folder)
         finally:
             await anyio.Path(data_path).unlink(missing_ok=True)
         result = _report_json(upload_id, report)
         if report.aborted is not None:
             return _admin_error(422, report.aborted, **result)
         return json_response(result, status_code=201)
+
+    def _import(self, upload_id: int, data_path: Path, folder: Path) -> ImportReport:
+        with self._lock:
+            report = ConstituentImport(self.directory).run(data_path, folder / "errors.csv")
+            self._uploads[upload_id] = report
+            return report
 
     def _upload_of(self, request: Request) -> tuple[int, ImportReport]:
         upload_id = _path_int(request, "upload_id")

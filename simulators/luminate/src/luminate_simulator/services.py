@@ -74,6 +74,7 @@ __all__ = [
     "MAX_UPLOAD_RECORDS",
     "RESULT_CODES",
     "SESSION_IDLE_TIMEOUT",
+    "SYNC_LOG_RETENTION",
     "AdminError",
     "AdminNotFound",
     "ApiUser",
@@ -92,12 +93,17 @@ __all__ = [
 IncrementalKind = Literal["inserts", "updates", "deletes"]
 
 SESSION_IDLE_TIMEOUT: Final = timedelta(minutes=30)
+# The real service keeps a SyncId auditable for 90 days; older windows (and the request log each
+# holds, one entry per download call) are dropped so a long-running simulator does not grow.
+SYNC_LOG_RETENTION: Final = timedelta(days=90)
 MAX_DOWNLOAD_PAGE_SIZE: Final = 200
 MAX_QUERY_PAGE_SIZE: Final = 1000
 MAX_UPLOAD_RECORDS: Final = 50
 DEFAULT_PARTITION_ID: Final = 1001
 DEFAULT_PARTITION_NAME: Final = "All Constituents"
 ADMIN: Final = "admin"
+# Change-log actors that are not API users: the admin console and the constituent upload.
+RESERVED_ACTORS: Final = frozenset({ADMIN, "import"})
 # A window's Start when there was no successful sync before: the beginning of time.
 BEGINNING: Final = datetime(1, 1, 1, tzinfo=UTC)
 
@@ -313,6 +319,10 @@ def _text(value: object) -> str | None:
     return text or None
 
 
+def _lower(text: str | None) -> str | None:
+    return None if text is None else text.lower()
+
+
 def _echo_ids(columns: Mapping[str, object]) -> dict[str, Any]:
     cons_id: int | None = None
     raw = _text(columns.get("CONS_ID"))
@@ -355,6 +365,12 @@ class WebServices:
         # request of a window and kept until it ends, so every page of the window is stable.
         self._classified: dict[tuple[int, str], dict[IncrementalKind, list[int | str]]] = {}
         self._add_default_partition()
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The one lock around the site's state; hold it to change or read several things at
+        once from another thread (the constituent upload does)."""
+        return self._lock
 
     def _add_default_partition(self) -> None:
         self._partitions[DEFAULT_PARTITION_ID] = Partition(
@@ -456,6 +472,7 @@ class WebServices:
         if active is not None:
             active.status = "superseded"
             self._forget_window(active)
+        self._prune_sync_log(now)
         window = SyncWindow(
             self._next_sync_id,
             user.name,
@@ -486,6 +503,13 @@ class WebServices:
         self._last_success_end[key] = window.end
         self._forget_window(window)
         return window
+
+    def _prune_sync_log(self, now: datetime) -> None:
+        horizon = now - SYNC_LOG_RETENTION
+        if self._sync_log and self._sync_log[0].created < horizon:
+            self._sync_log = [
+                w for w in self._sync_log if w.status == "active" or w.created >= horizon
+            ]
 
     def _forget_window(self, window: SyncWindow) -> None:
         for key in [k for k in self._classified if k[0] == window.sync_id]:
@@ -868,8 +892,15 @@ class WebServices:
     def _refuse_identity(
         self, columns: Mapping[str, object], cons: Constituent | None, echo: dict[str, Any]
     ) -> RecordResult | None:
-        """MATCH_EXISTING / DUPLICATE_EMAIL / DUPLICATE_USER_NAME for ids another record holds."""
+        """MATCH_EXISTING / DUPLICATE_EMAIL / DUPLICATE_USER_NAME for ids another record holds.
+
+        On Update (``cons`` given) only an id the record changes is checked: a connector that
+        sends every field back, its own PrimaryEmail included, must not be refused because an
+        upload or an admin made another constituent with that email.
+        """
         member_id = _text(columns.get("MEMBER_ID"))
+        if cons is not None and member_id == cons.member_id:
+            member_id = None
         if member_id is not None:
             holders = [c for c in self.directory.by_member_id(member_id) if c is not cons]
             if holders:
@@ -879,6 +910,8 @@ class WebServices:
                     _ids_of(holders[0]),
                 )
         email = _text(columns.get("PRIMARY_EMAIL"))
+        if cons is not None and email is not None and email.lower() == _lower(cons.primary_email):
+            email = None
         if email is not None:
             holders = [c for c in self.directory.by_email(email) if c is not cons and c.active]
             if holders:
@@ -888,6 +921,12 @@ class WebServices:
                     echo,
                 )
         user_name = _text(columns.get("USER_NAME"))
+        if (
+            cons is not None
+            and user_name is not None
+            and user_name.lower() == _lower(cons.user_name)
+        ):
+            user_name = None
         if user_name is not None:
             holder = self.directory.by_user_name(user_name)
             if holder is not None and holder is not cons:
@@ -970,6 +1009,12 @@ class WebServices:
             raise AdminError(f"password: API user {name!r} needs a password")
         if name in self._users:
             raise AdminError(f"name: API user {name!r} exists already")
+        if name in RESERVED_ACTORS:
+            # The change log tells writers apart by name: an API user called "admin" would
+            # take the admin console's changes for its own and never download them.
+            raise AdminError(
+                f"name: {name!r} is reserved for changes made by the site admin and the upload"
+            )
         user = ApiUser(name, secret, self.clock.now())
         self._users[name] = user
         return user
