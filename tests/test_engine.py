@@ -54,6 +54,7 @@ class World:
         self.produced = 0
         self.max_ahead = 0
         self.written_batches = 0
+        self.segments: list[str | None] = []  # WritePlan.segment of every write
 
 
 WORLD = World()
@@ -78,7 +79,7 @@ class ListSource(Source[BaseModel]):
             ]
             WORLD.produced += 1
             WORLD.max_ahead = max(WORLD.max_ahead, WORLD.produced - WORLD.written_batches)
-            yield SourceBatch(changes, index + len(chunk))
+            yield SourceBatch(changes, index + len(chunk), segment=f"part-{index // 4}")
 
 
 class DictLookup(TargetLookup):
@@ -97,6 +98,7 @@ class DictSink(Sink[BaseModel]):
         return token in WORLD.tokens
 
     async def write(self, changes: Sequence[Change], plan: WritePlan) -> BatchResult:
+        WORLD.segments.append(plan.segment)
         if WORLD.write_faults:
             raise WORLD.write_faults.pop(0)
         for change in changes:
@@ -287,6 +289,13 @@ class TestBatches:
         again = await engine.run_flow("people")
         assert again.summary.counts == {}
         assert len(WORLD.applied) == 5
+
+    async def test_the_sink_is_told_the_segment_of_each_batch(self, tmp_path: Path) -> None:
+        WORLD.records = people(5)
+        engine = make_engine(tmp_path)
+        await engine.run_flow("people")
+        # batches of 2 from records 0, 2 and 4: segments part-0, part-0, part-1
+        assert WORLD.segments == ["part-0", "part-0", "part-1"]
 
     async def test_new_records_only_are_read_next_time(self, tmp_path: Path) -> None:
         WORLD.records = people(3)

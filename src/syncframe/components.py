@@ -149,10 +149,16 @@ class _Component(ABC, Generic[OptionsT]):
 
 @dataclass(slots=True)
 class SourceBatch:
-    """A batch of changes and the cursor to resume *after* it once the batch is acknowledged."""
+    """A batch of changes and the cursor to resume *after* it once the batch is acknowledged.
+
+    ``segment`` names the part of the source's data the batch belongs to when the source reads
+    in segments a sink may want to keep apart (a Luminate sync window, say); the engine hands it
+    to the sink as :attr:`WritePlan.segment`. ``None``: the source has no segments.
+    """
 
     changes: list[Change]
     cursor: JSONValue
+    segment: str | None = None
 
 
 class Source(_Component[OptionsT]):
@@ -194,11 +200,14 @@ class WritePlan:
     stores it atomically with the data so :meth:`Sink.was_applied` can answer after a crash.
     ``targets[i]`` is the key of the target record the matcher chose for change ``i`` (``None``:
     create); the whole list is ``None`` when the flow has no matcher and the sink keys by itself.
+    ``segment`` is the :attr:`SourceBatch.segment` the batch was read in (``None`` for sources
+    without segments and for failed-record retries), for sinks that write one file per segment.
     """
 
     token: str
     targets: list[str | None] | None = None
     dry_run: bool = False
+    segment: str | None = None
 
 
 @dataclass(slots=True)

@@ -504,7 +504,14 @@ class Engine:
                     async for batch in receive:
                         seq += 1
                         await self._process(
-                            rt, info, summary, report, batch.changes, batch.cursor, seq
+                            rt,
+                            info,
+                            summary,
+                            report,
+                            batch.changes,
+                            batch.cursor,
+                            seq,
+                            segment=batch.segment,
                         )
                         if progress is not None:
                             progress(flow.name, summary)
@@ -634,6 +641,7 @@ class Engine:
         cursor: Any,
         seq: int,
         move_cursor: bool | None = True,
+        segment: str | None = None,
     ) -> None:
         flow = rt.flow
         n = len(changes)
@@ -719,7 +727,7 @@ class Engine:
                 else changes
             )
             targets = [decisions[i].target_key for i in pending] if decisions else None
-            plan = WritePlan(token, targets, info.dry_run)
+            plan = WritePlan(token, targets, info.dry_run, segment)
             if not info.dry_run and move_cursor:
                 self.state.begin_batch(
                     Inflight(flow.name, seq, token, cursor, info.run_id, self.clock.now())
@@ -797,6 +805,7 @@ class Engine:
                     f"{plan.token}.{j}",
                     None if plan.targets is None else [plan.targets[j]],
                     plan.dry_run,
+                    plan.segment,
                 )
                 single = await self._write(rt, [change], one)
                 outcomes.append(single.outcomes[0])
