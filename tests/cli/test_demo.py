@@ -58,7 +58,9 @@ def test_demo_lands_clean_records_and_explains_the_rest(demo_cli: Invoke, tmp_pa
     assert "field 'email' is required but empty" in out
     assert "'n/a' does not look like a phone number" in out
     assert out.count("matched on email") == DUPLICATE_EMAIL
-    assert "demo finished: 1 step" in out
+    # Every installed step ran (the Luminate plugin adds one; its test is in plugins/luminate).
+    steps = len(Host().registry.demos)
+    assert f"demo finished: {steps} step" in out
     assert (workdir / MARKER).exists()
 
 
@@ -84,7 +86,8 @@ def test_demo_never_wipes_a_folder_it_did_not_make(demo_cli: Invoke, tmp_path: P
 def test_unknown_step(demo_cli: Invoke, tmp_path: Path) -> None:
     result = demo_cli("demo", "--workdir", tmp_path / "d", "--step", "nope")
     assert result.exit_code == 2
-    assert "no demo step named 'nope' (steps: constituents" in result.output
+    assert "no demo step named 'nope' (steps: " in result.output
+    assert "constituents" in result.output
 
 
 def test_a_failing_step_is_reported_and_exits_1(tmp_path: Path) -> None:

@@ -1,0 +1,282 @@
+"""Benchmark: the Luminate transaction sync, 100,000 transactions into SQLite, with and without
+simulated latency, against the best a client can do.
+
+A separate process builds a simulated Luminate site (``--transactions`` transactions of every
+type, their lookups, refunds of every kind) and serves it on loopback with uvicorn, so the
+simulator's own work does not run on the client's CPU. This process then runs the
+``luminate_transactions`` -> ``luminate_sql`` flow through the engine, as ``syncframe run`` would,
+once per scenario, each against a fresh site:
+
+(a) no added latency: the client's and the simulator's own speed;
+(b) ``--latency`` seconds added to every web-services call (the kit's latency fault).
+
+For (b) the report compares the time with the best a client can do under the configured
+``max_concurrency`` and ``page_size``: the calls the window needs at the least (Login,
+StartSynchronization, every page of every type and kind up to the first short page, one Query
+per lookup record and per refunded gift, EndSynchronization), with Login and Start in sequence
+and the rest ``max_concurrency`` at a time, each taking ``--latency``. The target is at least 80%
+of that bound. Every run is checked: the database holds every transaction of the site.
+
+Run on demand, not part of the test suite::
+
+    python3 -m uv run python benchmarks/luminate_sync.py --write-doc
+
+The figures go into docs/performance.md between ``<!-- luminate-sync:start -->`` and
+``<!-- luminate-sync:end -->``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import resource
+import shlex
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+DOC = REPO / "docs" / "performance.md"
+START, END = "<!-- luminate-sync:start -->", "<!-- luminate-sync:end -->"
+LOGIN, PASSWORD = "bench_api", "bench-password"
+
+FLOW_FILE = """\
+[state]
+url = "sqlite:///state.db"
+
+[connections.luminate]
+system = "luminate"
+url = "{url}/1.0/syncframe"
+api_login = "{login}"
+page_size = {page_size}
+max_concurrency = {concurrency}
+timeout = 120
+
+[flows.sync]
+batch_size = {batch_size}
+
+[flows.sync.source]
+type = "luminate_transactions"
+connection = "luminate"
+prefetch = {concurrency}
+
+[flows.sync.sink]
+type = "luminate_sql"
+url = "sqlite:///luminate.db"
+"""
+
+
+# ---------------------------------------------------------------------------------------------
+# The site, in its own process
+
+
+def serve(transactions: int, seed: int) -> None:
+    """Build the site, serve it, print its address and what a client needs, then wait."""
+    from luminate_simulator.app import LuminateSimulator
+    from luminate_simulator.sample import add_refunds, populate
+    from syncframe_simulators import serve_in_thread
+
+    from syncframe.clock import ManualClock
+
+    clock = ManualClock()
+    simulator = LuminateSimulator(clock=clock, seed=seed)
+    simulator.services.add_api_user(LOGIN, PASSWORD)
+    site = populate(simulator.services, constituents=2000, transactions=transactions, seed=seed)
+    stories = add_refunds(simulator.services, site, seed=seed)
+    clock.advance(minutes=1)
+    store = simulator.services.transactions
+    per_type: dict[str, dict[str, int]] = {}
+    for tx in store.live.values():
+        counts = per_type.setdefault(tx.record_type, {"inserts": 0, "deletes": 0})
+        counts["inserts"] += 1
+    for tx in store.audit.values():
+        per_type.setdefault(tx.record_type, {"inserts": 0, "deletes": 0})["deletes"] += 1
+    # Gifts whose refunds the source queries: partially refunded (live) or fully (audit).
+    refunded = len(store.audit) + sum(
+        1 for tx in store.live.values() if tx.payment is not None and tx.payment["OriginalAmount"]
+    )
+    lookups = sum(len(ids) for ids in site.associated.values())
+    with serve_in_thread(simulator) as server:
+        print(
+            json.dumps(
+                {
+                    "url": server.base_url,
+                    "per_type": per_type,
+                    "refunds": len(store.refunds),
+                    "refunded": refunded,
+                    "lookups": lookups,
+                    "stories": len(stories),
+                }
+            ),
+            flush=True,
+        )
+        sys.stdin.read()  # until the parent closes our stdin
+
+
+# ---------------------------------------------------------------------------------------------
+# The client, in this process
+
+
+def _admin(url: str, path: str, body: dict[str, Any]) -> None:
+    request = urllib.request.Request(
+        f"{url}{path}", json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        answer.read()
+
+
+def bound_seconds(site: dict[str, Any], page_size: int, concurrency: int, latency: float) -> float:
+    """The best time a client can do: the fewest calls, ``concurrency`` at a time."""
+    steps = []
+    for record_type, counts in site["per_type"].items():
+        if record_type == "ActionAlertResponse":
+            steps.append(counts["inserts"])
+        else:
+            # Created in the window: inserts; fully refunded in it: deletes only; no updates.
+            steps += [counts["inserts"], 0, counts["deletes"]]
+    steps.append(site["refunds"])  # Refund inserts
+    pages = sum(n // page_size + 1 for n in steps)  # up to the first short (or empty) page
+    parallel = pages + site["lookups"] + site["refunded"]
+    return (2 + math.ceil(parallel / concurrency) + 1) * latency
+
+
+async def run_flow(folder: Path) -> tuple[float, dict[str, int]]:
+    from syncframe.config import load_config
+    from syncframe.engine import Engine
+    from syncframe.host import Host
+
+    host = Host()
+    config = load_config(
+        folder / "flows.toml", host.registry, environ={"SYNCFRAME_LUMINATE_API_PASSWORD": PASSWORD}
+    )
+    with Engine(config, host) as engine:
+        started = time.perf_counter()
+        report = await engine.run_flow("sync")
+        elapsed = time.perf_counter() - started
+    if report.summary.status != "succeeded":
+        raise SystemExit(f"the run {report.summary.status}: {report.summary.error}")
+    return elapsed, dict(report.summary.counts)
+
+
+def scenario(args: argparse.Namespace, latency: float) -> dict[str, Any]:
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "--transactions", str(args.transactions)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        site = json.loads(child.stdout.readline())
+        url = site["url"]
+        if latency:
+            _admin(url, "/_admin/faults", {"kind": "latency", "latency": latency})
+        with tempfile.TemporaryDirectory(prefix="luminate-bench-") as tmp:
+            folder = Path(tmp)
+            (folder / "flows.toml").write_text(
+                FLOW_FILE.format(
+                    url=url,
+                    login=LOGIN,
+                    page_size=args.page_size,
+                    concurrency=args.concurrency,
+                    batch_size=args.batch_size,
+                )
+            )
+            elapsed, counts = asyncio.run(run_flow(folder))
+            db = sqlite3.connect(folder / "luminate.db")
+            try:
+                held = sum(
+                    db.execute(f'SELECT count(*) FROM "luminate_{t.lower()}"').fetchone()[0]
+                    for t in site["per_type"]
+                )
+            finally:
+                db.close()
+        expected = sum(c["inserts"] + c["deletes"] for c in site["per_type"].values())
+        if held != expected:
+            raise SystemExit(f"the database holds {held} transactions, not {expected}")
+    finally:
+        if child.stdin is not None:
+            child.stdin.close()
+        child.wait(timeout=30)
+    bound = bound_seconds(site, args.page_size, args.concurrency, latency) if latency else None
+    return {
+        "latency": latency,
+        "seconds": elapsed,
+        "transactions": expected,
+        "per_second": expected / elapsed,
+        "changes": sum(counts.values()),
+        "bound": bound,
+        "share_of_bound": (bound / elapsed) if bound else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--transactions", type=int, default=100_000)
+    parser.add_argument("--latency", type=float, default=0.020)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--page-size", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--write-doc", action="store_true")
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.transactions, seed=2026)
+        return
+    results = [scenario(args, 0.0), scenario(args, args.latency)]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    lines = [
+        "| scenario | transactions | changes | seconds | transactions/s | best possible | share |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        name = f"(b) {r['latency'] * 1000:.0f} ms per call" if r["latency"] else "(a) no latency"
+        best = f"{r['bound']:.2f} s" if r["bound"] else "-"
+        share = f"{r['share_of_bound']:.0%}" if r["share_of_bound"] else "-"
+        lines.append(
+            f"| {name} | {r['transactions']:,} | {r['changes']:,} | {r['seconds']:.2f} | "
+            f"{r['per_second']:,.0f} | {best} | {share} |"
+        )
+    command = "python3 -m uv run python benchmarks/luminate_sync.py " + shlex.join(sys.argv[1:])
+    block = "\n".join(
+        [
+            START,
+            "### Luminate transaction sync (issue 5)",
+            "",
+            f"`{command.strip()}` — {platform.python_implementation()} "
+            f"{platform.python_version()}, {os.cpu_count()} CPUs; max_concurrency "
+            f"{args.concurrency}, page size {args.page_size}, batch size {args.batch_size}; "
+            f"client peak RSS {peak:.0f} MiB (both runs).",
+            "",
+            *lines,
+            "",
+            '"best possible" = the fewest web-services calls the window needs, '
+            f"{args.concurrency} at a time, each taking the added latency (Login and "
+            "StartSynchronization first, EndSynchronization last); share = best possible / "
+            "measured (target: at least 80%).",
+            END,
+        ]
+    )
+    print(block)
+    if args.write_doc:
+        text = DOC.read_text(encoding="utf-8")
+        if START in text:
+            head, _, rest = text.partition(START)
+            _, _, tail = rest.partition(END)
+            text = head + block + tail
+        else:
+            text = text.rstrip() + "\n\n" + block + "\n"
+        DOC.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
