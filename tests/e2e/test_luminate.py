@@ -22,6 +22,7 @@ from luminate_simulator.sample import add_refunds, populate
 from syncframe_simulators import FaultRule
 
 from syncframe import hookimpl
+from syncframe.clock import ManualClock
 from syncframe.components import BatchResult
 from syncframe.config.resolved import ConfigError
 from syncframe.host import Host
@@ -386,3 +387,39 @@ record_type = "Donation"
         assert "flows.upload.sink.record_type" in message
         assert "download-only" in message
         assert API_PASSWORD not in message
+
+
+async def test_refunds_from_before_the_first_window_are_found_through_query(
+    tmp_path: Path, host: Host
+) -> None:
+    """The sync starts after a gift was partly refunded online: the window only sees the gift's
+    next refund, and the source's Query of the gift's refunds brings the earlier one, so no
+    online refund is mistaken for an offline one."""
+    clock = ManualClock()
+    start = clock.now() + timedelta(hours=1)
+    world = make_world(
+        tmp_path,
+        host,
+        clock=clock,
+        source_extra=f'first_window_start = "{start.isoformat()}"',
+    )
+    try:
+        site = populate(world.services, constituents=3, transactions=5, types=("Donation",))
+        gift = site.transactions["Donation"][0]
+        world.services.refund(gift, "1.00", online=True)  # before the first window
+        clock.advance(timedelta(hours=2))
+        world.services.refund(gift, "2.00", online=True)  # in it
+        report = await world.run()
+
+        assert report.summary.status == "succeeded", report.summary.error
+        with world.db() as db:
+            state = next(
+                db.execute("SELECT * FROM luminate_refund_state WHERE transaction_id = ?", (gift,))
+            )
+            donations = rows(db, "luminate_donation")
+        assert set(donations) == {gift}  # the other gifts are older than the first window
+        assert state["online_refund_count"] == 2
+        assert money(state["online_refunds"]) == Decimal("3.00")
+        assert money(state["inferred_offline_refunds"]) == Decimal("0.00")
+    finally:
+        world.close()
