@@ -313,6 +313,14 @@ def operation_name(body: bytes) -> str | None:
 
 def format_value(value: Any) -> str:
     """The XSD lexical form of a Python value."""
+    kind = type(value)
+    # The common exact types first: this runs for every field of every record served.
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        return str(value)
+    if kind is Decimal:
+        return format(value, "f")
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
@@ -378,23 +386,53 @@ def _write_record(element: etree._Element, record: TypedRecord) -> None:
     _write_fields(element, RECORD_TYPES[record.record_type].fields, record.fields)
 
 
+@dataclass(frozen=True, slots=True)
+class _FieldPlan:
+    """How one field is written, worked out once per field rather than once per record."""
+
+    name: str
+    tag: str
+    nillable: bool
+    multiple: bool
+    children: tuple[FieldDef, ...] | None
+
+
+_PLANS: dict[int, tuple[tuple[FieldDef, ...], frozenset[str], tuple[_FieldPlan, ...]]] = {}
+
+
+def _plan(fields: tuple[FieldDef, ...]) -> tuple[frozenset[str], tuple[_FieldPlan, ...]]:
+    # Keyed by identity: the field tuples are the schema's own, alive as long as the module, and
+    # hashing them (nested frozen dataclasses) would cost more than the writing it saves.
+    found = _PLANS.get(id(fields))
+    if found is None or found[0] is not fields:
+        plans = tuple(
+            _FieldPlan(f.name, f"{{{ENS}}}{f.name}", f.nillable, f.multiple, f.children)
+            for f in fields
+        )
+        found = (fields, frozenset(f.name for f in fields), plans)
+        _PLANS[id(fields)] = found
+    return found[1], found[2]
+
+
 def _write_fields(
     parent: etree._Element, fields: tuple[FieldDef, ...], values: Mapping[str, Any]
 ) -> None:
-    unknown = set(values) - {f.name for f in fields}
-    if unknown:
-        raise ValueError(f"{etree.QName(parent).localname}: unknown fields {sorted(unknown)}")
-    for field in fields:
+    names, plans = _plan(fields)
+    if not names.issuperset(values):
+        unknown = sorted(set(values) - names)
+        raise ValueError(f"{etree.QName(parent).localname}: unknown fields {unknown}")
+    sub = etree.SubElement
+    for field in plans:
         if field.name not in values:
             continue
         value = values[field.name]
-        items: Sequence[Any] = value if field.multiple and value is not None else [value]
+        items: Sequence[Any] = value if field.multiple and value is not None else (value,)
         for item in items:
             if item is None:
                 if field.nillable:
-                    etree.SubElement(parent, f"{{{ENS}}}{field.name}", {_NIL: "true"})
+                    sub(parent, field.tag, {_NIL: "true"})
                 continue
-            element = etree.SubElement(parent, f"{{{ENS}}}{field.name}")
+            element = sub(parent, field.tag)
             if field.children is not None:
                 _write_fields(element, field.children, item)
             else:
