@@ -17,6 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
+import anyio
+import anyio.lowlevel
 import yaml
 from luminate_simulator.app import LuminateSimulator
 from pydantic import SecretStr
@@ -92,7 +94,11 @@ class FakeLuminate:
     ``pages[(type, kind)]`` lists the window's records (every window has the same ones, as a
     restarted window of the real service has); ``lookups[(type, id)]`` the associated records;
     ``refunds[transaction_id]`` a transaction's Refund records. ``fail`` maps a call number
-    (1-based, over every call) to the exception it raises instead of answering.
+    (1-based, over every call) to the exception it raises instead of answering;
+    ``fail_pages[(type, kind, page)]`` fails the next call of that page (calls ahead make call
+    numbers depend on scheduling). With ``yields`` a page call lets the event loop run that
+    many times before answering, so calls made ahead are really out together; ``in_flight``
+    and ``most_in_flight`` count them.
     """
 
     pages: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
@@ -100,6 +106,10 @@ class FakeLuminate:
     refunds: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     now: datetime = START
     fail: dict[int, Exception] = field(default_factory=dict)
+    fail_pages: dict[tuple[str, str, int], Exception] = field(default_factory=dict)
+    yields: int = 0
+    in_flight: int = 0
+    most_in_flight: int = 0
     calls: list[tuple[str, Any]] = field(default_factory=list)
     active: FakeWindow | None = None
     ended: list[FakeWindow] = field(default_factory=list)
@@ -165,10 +175,20 @@ class FakeLuminate:
         fields: Sequence[str],
     ) -> list[dict[str, Any]]:
         self._call("page", (record_type, kind, page))
-        if self.active is None:
-            raise PermanentError("No active synchronization session exists")
-        records = self.pages.get((record_type, kind), [])
-        return [dict(r) for r in records[(page - 1) * page_size : page * page_size]]
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            for _ in range(self.yields):
+                await anyio.lowlevel.checkpoint()
+            failure = self.fail_pages.pop((record_type, kind, page), None)
+            if failure is not None:
+                raise failure
+            if self.active is None:
+                raise PermanentError("No active synchronization session exists")
+            records = self.pages.get((record_type, kind), [])
+            return [dict(r) for r in records[(page - 1) * page_size : page * page_size]]
+        finally:
+            self.in_flight -= 1
 
     async def query(
         self, statement: str, *, page: int = 1, page_size: int | None = None

@@ -11,6 +11,7 @@ import anyio
 import httpx
 import pytest
 from luminate_simulator.app import LuminateSimulator
+from lxml import etree
 from pydantic import SecretStr, ValidationError
 from syncframe_luminate.client import LuminateClient, RecordSchema
 from syncframe_luminate.errors import (
@@ -687,3 +688,51 @@ async def test_schema_expands_and_orders(sim: LuminateSimulator) -> None:
         "ConsName.LastName",
         "HomePhone",
     ]
+
+
+async def test_reading_a_record_through_the_parse_plan_covers_the_odd_elements(
+    sim: LuminateSimulator,
+) -> None:
+    """Comments, elements the WSDL does not know (with or without elements inside), a nil or
+    empty complex field, nil and empty leaves, another namespace prefix: read the same way the
+    plan's general fallback reads them, and the plan learns tags once."""
+    async with client_for(sim) as client:
+        schema = await client.schema("Donation")
+    record = etree.fromstring(
+        '<Record xmlns:e="urn:object.soap.convio.com" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        "<!-- a comment --><e:TransactionId>42</e:TransactionId>"
+        '<e:Donor xsi:nil="true"/>'
+        "<e:CampaignId> 7 </e:CampaignId>"
+        '<e:FormId xsi:nil="true"/><e:DonationLevelId></e:DonationLevelId>'
+        "<e:Custom>kept</e:Custom><e:Extra><e:Inner>x</e:Inner></e:Extra>"
+        "<p:Payment xmlns:p='urn:object.soap.convio.com'><p:Amount>1.50</p:Amount>"
+        "<p:ModifyDate>2025-03-01T09:00:00Z</p:ModifyDate><p:BillingName/>"
+        "<p:TenderType xsi:nil='true'/></p:Payment></Record>"
+    )
+    wanted = ["TransactionId", "Donor.ConsId", "CampaignId", "Payment.Amount"]
+    for _ in range(2):  # the second time through learnt tags
+        flat = schema.flatten(record, wanted)
+        assert flat == {
+            "TransactionId": 42,
+            "Donor.ConsId": None,
+            "CampaignId": 7,
+            "Payment.Amount": Decimal("1.50"),
+            "Donor.MemberId": None,
+            "Donor.PrimaryEmail": None,
+            "Donor.ConsName.FirstName": None,
+            "Donor.ConsName.MiddleName": None,
+            "Donor.ConsName.LastName": None,
+            "FormId": None,
+            "DonationLevelId": None,
+            "Custom": "kept",
+            "Extra.Inner": "x",
+            "Payment.ModifyDate": datetime(2025, 3, 1, 9, 0, tzinfo=UTC),
+            "Payment.BillingName": "",
+            "Payment.TenderType": None,
+        }
+        assert list(flat)[:4] == wanted
+    every = schema.flatten(record, None)
+    assert list(every)[:3] == ["TransactionId", "Donor.ConsId", "Donor.MemberId"]
+    assert every["Extra.Inner"] == "x"
+    assert every["Payment.BillingName"] == ""

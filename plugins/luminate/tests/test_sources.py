@@ -139,9 +139,11 @@ async def test_a_window_over_several_pages(world: SourceWorld) -> None:
         for r in requests
         if r["RecordType"] == "Donation" and r["Operation"] == "GetIncrementalInserts"
     ]
-    # Page 1 alone, then rounds of 3 (2-4, 5-7); page 5 is short: each page asked once.
+    # Page 1 first, then the next pages ahead (at most 3 out); page 5 is short, so at most
+    # the calls already out past it (6, 7) are wasted; each page asked once.
     assert pages[0] == 1
-    assert sorted(pages) == [1, 2, 3, 4, 5, 6, 7]
+    assert set(range(1, 6)) <= set(pages) <= set(range(1, 8))
+    assert len(pages) == len(set(pages))
     assert sync_log(world)[0]["status"] == "ended"
 
 

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
 from pydantic import ValidationError
 from syncframe_luminate.sources import (
@@ -250,9 +252,9 @@ async def test_a_transient_failure_mid_window_is_read_again_from_the_last_cursor
         now=END,
     )
     reader = source(fake, page_size=4)
-    # start, fields Donation, page 1, fields DonationCampaign, query, then the round of pages
-    # 2-5 (prefetch 4): its last page fails.
-    fake.fail[9] = TransientError("503 from the load balancer")
+    # Page 2 (the short last page of the step) fails: pages 1 and 2 are read ahead together,
+    # but the failure surfaces only once page 1 is handed on.
+    fake.fail_pages[("Donation", "inserts", 2)] = TransientError("503 from the load balancer")
     taken: list[Change] = []
     cursors: list[Any] = [None]
     with pytest.raises(TransientError):
@@ -408,7 +410,7 @@ async def test_a_stop_between_a_record_and_its_extras_hands_them_on_again() -> N
 
 async def test_pages_are_prefetched_within_a_step_and_handed_on_in_order() -> None:
     records = donations(23)
-    fake = FakeLuminate(pages={("Donation", "inserts"): records}, now=END)
+    fake = FakeLuminate(pages={("Donation", "inserts"): records}, now=END, yields=3)
     batches, _ = await read_all(source(fake, page_size=5, prefetch=3), None, 4)
     assert [c.key for c in handed(batches)] == [str(r["TransactionId"]) for r in records]
     pages = [
@@ -416,10 +418,53 @@ async def test_pages_are_prefetched_within_a_step_and_handed_on_in_order() -> No
         for name, detail in fake.calls
         if name == "page" and detail[:2] == ("Donation", "inserts")
     ]
-    # Page 1 alone, then rounds of 3 pages; page 5 is short, so the round 5-7 is the last.
-    assert pages[:1] == [1]
-    assert sorted(pages[1:4]) == [2, 3, 4]
-    assert sorted(pages[4:]) == [5, 6, 7]
+    # Page 1 first; once it came back full, the next pages go out ahead; page 5 is short, so
+    # at most the 2 calls already out past it (6, 7) are wasted, each page called once.
+    assert pages[0] == 1
+    assert set(range(1, 6)) <= set(pages) <= set(range(1, 8))
+    assert len(pages) == len(set(pages))
+    # Calls really were out together, never more than prefetch.
+    assert fake.most_in_flight == 3
+    assert fake.in_flight == 0
+
+
+async def test_the_first_pages_of_the_next_steps_go_out_while_a_step_starts() -> None:
+    fake = FakeLuminate(pages={("Donation", "inserts"): donations(3)}, now=END, yields=3)
+    batches, _ = await read_all(source(fake, prefetch=4), None, 10)
+    assert len(handed(batches)) == 3
+    pages = [detail for name, detail in fake.calls if name == "page"]
+    # Every step's first page at once (the steps of a window are mostly empty), in order.
+    assert pages == [
+        ("Donation", "inserts", 1),
+        ("Donation", "updates", 1),
+        ("Donation", "deletes", 1),
+        ("Refund", "inserts", 1),
+    ]
+    assert fake.most_in_flight == 4
+
+
+async def test_a_failed_call_past_the_end_of_a_step_is_not_a_failure() -> None:
+    fake = FakeLuminate(pages={("Donation", "inserts"): donations(7)}, now=END, yields=3)
+    fake.fail_pages[("Donation", "inserts", 3)] = TransientError("503 for a page never needed")
+    batches, _ = await read_all(source(fake, page_size=5, prefetch=4), None, 10)
+    assert keys(handed(batches)) == [("Donation", 2001001 + n) for n in range(7)]
+    assert ("page", ("Donation", "inserts", 3)) in fake.calls
+
+
+async def test_a_reader_that_stops_leaves_no_call_running() -> None:
+    fake = FakeLuminate(pages={("Donation", "inserts"): donations(200)}, now=END, yields=5)
+    batches, _ = await read_all(source(fake, page_size=10, prefetch=4), None, 10, stop_after=1)
+    assert len(batches) == 1
+    for _ in range(10):  # what was cancelled has had the chance to finish
+        await anyio.lowlevel.checkpoint()
+    assert fake.in_flight == 0
+    called = fake.count("page")
+    for _ in range(10):
+        await anyio.lowlevel.checkpoint()
+    assert fake.count("page") == called  # and nothing new is called
+    # What was read (pages 1-2: a batch is handed on once the next one is built), the first
+    # pages of the 3 other steps, then at most prefetch calls out and prefetch pages waiting.
+    assert called <= 2 + 3 + 2 * 4
 
 
 async def test_an_empty_step_costs_one_call() -> None:

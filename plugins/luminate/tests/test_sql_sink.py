@@ -516,3 +516,81 @@ async def test_datetimes_are_utc(build: Build) -> None:
     with sink.engine.connect() as conn:
         stored = conn.execute(sa.text("SELECT Payment_ModifyDate FROM luminate_donation")).scalar()
     assert stored == "2025-03-01 13:00:00.000000"
+
+
+# --------------------------------------------------------------------------------------------
+# The SQLite fast path: stored-form comparison, skipped look-ups, refusals.
+
+
+async def test_same_amount_written_differently_is_unchanged(build: Build, tmp_path: Path) -> None:
+    """12.3 and 12.30 are the same amount: stored texts differ, the values do not."""
+    write = Writer(build())
+    assert await write(donation(2001001, "12.3")) == [Outcome.CREATED]
+    assert await write(donation(2001001, "12.30")) == [Outcome.UNCHANGED]
+    with db(tmp_path) as conn:
+        stored = conn.execute("SELECT Payment_Amount FROM luminate_donation").fetchone()[0]
+    assert stored == "12.3"  # nothing was written
+
+
+async def test_ids_below_above_and_inside_the_stored_range(build: Build, tmp_path: Path) -> None:
+    """Ids outside the stored range are not looked up; every id is still classified right."""
+    write = Writer(build())
+    await write(donation(2001005, "5.00"), donation(2001010, "10.00"))
+    outcomes = await write(
+        donation(2001001, "1.00"),  # below the stored range
+        donation(2001005, "5.00"),  # stored, same
+        donation(2001007, "7.00"),  # inside the range, new
+        donation(2001010, "11.00", "12.00"),  # stored, changed
+        donation(2001020, "20.00"),  # above the range
+    )
+    assert outcomes == [
+        Outcome.CREATED,
+        Outcome.UNCHANGED,
+        Outcome.CREATED,
+        Outcome.UPDATED,
+        Outcome.CREATED,
+    ]
+    with db(tmp_path) as conn:
+        rows = conn.execute(
+            "SELECT TransactionId, Payment_Amount FROM luminate_donation ORDER BY 1"
+        ).fetchall()
+    assert [tuple(r) for r in rows] == [
+        (2001001, "1.00"),
+        (2001005, "5.00"),
+        (2001007, "7.00"),
+        (2001010, "11.00"),
+        (2001020, "20.00"),
+    ]
+    assert money(state_row(tmp_path, 2001010), "original_amount", "inferred_offline_refunds") == (
+        D("12.00"),
+        D("1.00"),
+    )
+
+
+async def test_a_row_the_database_refuses_is_rejected_alone(build: Build, tmp_path: Path) -> None:
+    sink = build()
+    write = Writer(sink)
+    await write(donation(2001001, "1.00"))
+    with db(tmp_path) as conn:
+        conn.execute(
+            "CREATE TRIGGER no_666 BEFORE UPDATE ON luminate_donation "
+            "WHEN NEW.Payment_Amount = '666.00' BEGIN SELECT RAISE(ABORT, 'no 666'); END"
+        )
+    # The refund makes 2001001's state be recomputed in the same batch: from the stored row.
+    result = await sink.write(
+        [
+            donation(2001001, "666.00"),
+            donation(2001002, "2.00"),
+            refund(900, 2001001, "0.50", before="1.00"),
+        ],
+        WritePlan("lo-to-db:run-1:2"),
+    )
+    assert result.outcomes == [Outcome.REJECTED, Outcome.CREATED, Outcome.CREATED]
+    assert "the database refused it: no 666" in result.reasons[0]
+    with db(tmp_path) as conn:
+        rows = conn.execute(
+            "SELECT TransactionId, Payment_Amount FROM luminate_donation ORDER BY 1"
+        ).fetchall()
+    assert [tuple(r) for r in rows] == [(2001001, "1.00"), (2001002, "2.00")]
+    assert state_row(tmp_path, 2001001)["current_amount"] == "1.00"  # as stored, not 666
+    assert state_row(tmp_path, 2001002)["current_amount"] == "2.00"

@@ -213,20 +213,30 @@ class RefundReconciler:
             raise ValueError("reconcile needs the transaction or its transaction_id")
 
         warnings: list[str] = []
-        unique = self._unique(tid, refunds, warnings)
-        online = [r for r in unique if r.online]
-        online_partial = sum((r.amount for r in online if not r.full_refund), ZERO)
-        online_total = sum((r.amount for r in online), ZERO)
-        full_records = [r for r in unique if r.full_refund]
-        dates = [r.refund_date for r in unique if r.refund_date is not None]
-        last_date = max(dates) if dates else None
-        for r in unique:
-            if r.amount <= 0:
-                warnings.append(f"Refund {r.refund_id} has amount {r.amount}, not a positive one")
-        if len(full_records) > 1:
-            ids = ", ".join(str(r.refund_id) for r in full_records)
-            warnings.append(f"{len(full_records)} Refund records are full refunds ({ids})")
-        full_record = full_records[0] if full_records else None
+        # Most transactions have no Refund record: the sink reconciles whole batches of them,
+        # so that case skips the aggregation (its results would be these constants).
+        none = isinstance(refunds, list | tuple) and not refunds
+        unique = [] if none else self._unique(tid, refunds, warnings)
+        online: list[RefundRecord] = []
+        online_partial = online_total = ZERO
+        full_record: RefundRecord | None = None
+        last_date: datetime | None = None
+        if unique:
+            online = [r for r in unique if r.online]
+            online_partial = sum((r.amount for r in online if not r.full_refund), ZERO)
+            online_total = sum((r.amount for r in online), ZERO)
+            full_records = [r for r in unique if r.full_refund]
+            dates = [r.refund_date for r in unique if r.refund_date is not None]
+            last_date = max(dates) if dates else None
+            for r in unique:
+                if r.amount <= 0:
+                    warnings.append(
+                        f"Refund {r.refund_id} has amount {r.amount}, not a positive one"
+                    )
+            if len(full_records) > 1:
+                ids = ", ".join(str(r.refund_id) for r in full_records)
+                warnings.append(f"{len(full_records)} Refund records are full refunds ({ids})")
+            full_record = full_records[0] if full_records else None
         kind = transaction.transaction_type if transaction is not None else None
         if kind is None:
             kind = next((r.transaction_type for r in unique if r.transaction_type), None)

@@ -20,6 +20,7 @@ API user and partition cannot move this flow's windows.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -353,6 +354,11 @@ def _record_id(record_type: str, record: Mapping[str, Any]) -> int:
 # Units and batches.
 
 
+#: A position in a window: (step, page, offset) of the next record to hand on. Records carry
+#: these plain tuples; a :class:`WindowCursor` is only made for the cursor of a batch.
+_Pos = tuple[int, int, int]
+
+
 @dataclass(slots=True)
 class _Unit:
     """One record read from a page and what goes before it (associated records, refunds).
@@ -363,8 +369,8 @@ class _Unit:
 
     extras: list[Change]
     change: Change
-    before: WindowCursor
-    after: WindowCursor
+    before: _Pos
+    after: _Pos
     introduces: list[tuple[str, int]] = field(default_factory=list)
 
 
@@ -381,14 +387,21 @@ class _Packer:
     """Packs units into batches of at most ``batch_size`` changes, keeping a record with what
     goes before it in one batch whenever they fit in one."""
 
-    def __init__(self, batch_size: int) -> None:
+    def __init__(self, batch_size: int, window: WindowCursor) -> None:
         self.batch_size = max(1, batch_size)
+        self.window = window
         self.changes: list[Change] = []
         self.introduces: list[tuple[str, int]] = []
-        self.cursor: WindowCursor | None = None
+        self.position: _Pos | None = None
 
     def add(self, unit: _Unit) -> list[_Built]:
         built: list[_Built] = []
+        changes = self.changes
+        if not unit.extras and not unit.introduces and len(changes) + 1 < self.batch_size:
+            # The common case, kept short: a record alone, with room after it.
+            changes.append(unit.change)
+            self.position = unit.after
+            return built
         size = len(unit.extras) + 1
         if self.changes and len(self.changes) + size > self.batch_size:
             built.append(self._take())
@@ -400,11 +413,11 @@ class _Packer:
             room = self.batch_size - len(self.changes)
             self.changes.extend(extras[:room])
             del extras[:room]
-            self.cursor = unit.before
+            self.position = unit.before
             built.append(self._take())
         self.changes.extend(extras)
         self.changes.append(unit.change)
-        self.cursor = unit.after
+        self.position = unit.after
         if len(self.changes) >= self.batch_size:
             built.append(self._take())
         return built
@@ -413,10 +426,206 @@ class _Packer:
         return [self._take()] if self.changes else []
 
     def _take(self) -> _Built:
-        assert self.cursor is not None
-        built = _Built(self.changes, self.cursor, self.introduces)
+        assert self.position is not None
+        step, page, offset = self.position
+        window = self.window
+        cursor = WindowCursor(
+            window.partition,
+            window.start,
+            window.end,
+            step=step,
+            page=page,
+            offset=offset,
+            page_size=window.page_size,
+        )
+        built = _Built(self.changes, cursor, self.introduces)
         self.changes, self.introduces = [], []
         return built
+
+
+# --------------------------------------------------------------------------------------------
+# Pages fetched ahead.
+
+
+@dataclass(slots=True)
+class _Page:
+    """A page of a step as the fetcher hands it on, with what the source read for it ahead."""
+
+    step: int
+    number: int
+    records: list[dict[str, Any]]
+    prepared: Any = None
+
+
+class _PageFetcher:
+    """Keeps page calls in flight ahead of the reader, across the steps of a window, and hands
+    the pages on strictly in order (step by step, page by page).
+
+    Why: under latency, fetching a round of pages, then turning them into changes, then
+    fetching the next round costs CPU time plus one latency per round, and every (mostly
+    empty) step costs one more in series. Here, at most ``limit`` calls are in flight at any
+    time and at most ``limit`` answered pages with records wait to be read (memory stays
+    bounded), and a new call starts as soon as one of these slots frees.
+
+    Which call starts next: the first, in reading order, of
+    * the first page of a step (always needed), and
+    * the next page of a step whose first page came back full, unless a page of that step
+      already came back short (speculative: when a step ends, up to ``limit - 1`` calls past
+      its end are made and dropped, as the rounds did before).
+    So while the reader works through a long step its later pages are in flight, and when a
+    step's first page is still out (or the step has ended), the first pages of the following
+    steps go out meanwhile.
+
+    A failed call surfaces (as itself) only when the reader reaches that page: the engine then
+    reads again from the last cursor it was handed. :meth:`close` (in the reader's ``finally``)
+    cancels whatever is still out, so a reader that stops early leaves nothing running.
+
+    The calls run as tasks of the running asyncio loop (the engine's backend): they must
+    outlive the reader's ``yield``s, which no task group inside an async generator may do
+    safely. On another event loop the pages are simply fetched one by one when read.
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[int, int, Callable[[int], None]], Awaitable[_Page]],
+        steps: int,
+        step: int,
+        page: int,
+        page_size: int,
+        limit: int,
+    ) -> None:
+        self._fetch = fetch
+        self._steps = steps
+        self._page_size = page_size
+        self._limit = max(1, limit)
+        # The reader's next page.
+        self._step = step
+        self._page = page
+        self._first = (step, page)  # where reading starts: the head of its step
+        self._next: dict[int, int] = {}  # next page to call of each step whose head was called
+        self._full_head: set[int] = set()  # steps whose head came back full
+        self._end: dict[int, int] = {}  # the last page of a step (it came back short)
+        self._jobs: dict[tuple[int, int], asyncio.Task[_Page]] = {}
+        self._running = 0  # calls not answered yet
+        self._waiting: set[tuple[int, int]] = set()  # answered pages with records, not read yet
+        self._closed = False
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # not on asyncio: no calls ahead
+            self._loop = None
+
+    # ---- the reader's side -----------------------------------------------------------------
+    async def next(self) -> _Page | None:
+        """The next page in reading order; ``None`` after the last step."""
+        if self._step >= self._steps:
+            return None
+        key = (self._step, self._page)
+        if self._loop is None:
+            page = await self._fetch(key[0], key[1], _ignore)
+        else:
+            self._schedule()
+            if key not in self._jobs:  # (only if every slot is taken by later pages)
+                self._start(key)
+            task = self._jobs[key]
+            try:
+                page = await task
+            finally:
+                if task.done():
+                    del self._jobs[key]
+                    self._waiting.discard(key)
+            self._schedule()
+        if len(page.records) < self._page_size:
+            self._step, self._page = self._step + 1, self._head_of(self._step + 1)
+        else:
+            self._page += 1
+        return page
+
+    def close(self) -> None:
+        """Cancel every call still out (the reader stopped, or failed)."""
+        self._closed = True
+        jobs, self._jobs = self._jobs, {}
+        for task in jobs.values():
+            task.cancel()
+
+    # ---- scheduling ------------------------------------------------------------------------
+    def _head_of(self, step: int) -> int:
+        return self._first[1] if step == self._first[0] else 1
+
+    def _candidate(self) -> tuple[int, int] | None:
+        """The first call, in reading order, that may start now (see the class docstring)."""
+        for step in range(self._step, self._steps):
+            following = self._next.get(step)
+            if following is None:
+                return step, self._head_of(step)
+            if step in self._end:
+                continue
+            if step in self._full_head:
+                return step, following
+            # The step's head is still out: look at the next steps meanwhile.
+        return None
+
+    def _schedule(self) -> None:
+        if self._loop is None or self._closed:
+            return
+        while self._running < self._limit and len(self._waiting) < self._limit:
+            key = self._candidate()
+            if key is None:
+                return
+            self._start(key)
+
+    def _start(self, key: tuple[int, int]) -> None:
+        assert self._loop is not None
+        step, number = key
+        self._next[step] = max(self._next.get(step, 0), number + 1)
+        self._running += 1
+        task = self._jobs[key] = self._loop.create_task(self._call(step, number))
+        task.add_done_callback(_retrieved)
+
+    async def _call(self, step: int, number: int) -> _Page:
+        answered = False
+
+        def learn(count: int) -> None:
+            # The page's size is known before what is read for it ahead: decide on the next
+            # calls now.
+            nonlocal answered
+            answered = True
+            self._running -= 1
+            if self._closed:
+                return
+            if count:
+                self._waiting.add((step, number))
+            if count < self._page_size:
+                end = self._end.get(step)
+                if end is None or number < end:
+                    self._end[step] = number
+                    self._drop_after(step, number)
+            elif number == self._head_of(step):
+                self._full_head.add(step)
+            self._schedule()
+
+        try:
+            return await self._fetch(step, number, learn)
+        finally:
+            if not answered:
+                self._running -= 1
+                self._schedule()
+
+    def _drop_after(self, step: int, number: int) -> None:
+        """Cancel calls past the end of a step (their pages would be dropped)."""
+        for key in [k for k in self._jobs if k[0] == step and k[1] > number]:
+            self._jobs.pop(key).cancel()
+            self._waiting.discard(key)
+
+
+def _retrieved(task: asyncio.Task[_Page]) -> None:
+    """Take a dropped call's failure, so asyncio does not log it as never retrieved (the
+    reader raises it if it reaches that page)."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _ignore(count: int) -> None:
+    """What a page call tells when no one schedules calls ahead."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -510,17 +719,27 @@ class _WindowSource(Source[OptionsT]):
         """Fields read whatever the options say (the id, what refunds are judged by)."""
         return [ID_FIELDS[record_type]]
 
+    async def prepare(
+        self, record_type: str, kind: IncrementalKind, records: list[dict[str, Any]], first: int
+    ) -> Any:
+        """Read what the records of a page (from index ``first`` on: the ones before were
+        handed on already) need besides themselves, as soon as the page is answered, while
+        earlier pages are still being handed on; :meth:`units` gets what this returns."""
+        return None
+
     async def units(
         self,
         window: WindowCursor,
         record_type: str,
         kind: IncrementalKind,
-        rows: list[tuple[dict[str, Any], WindowCursor, WindowCursor]],
+        rows: list[tuple[dict[str, Any], _Pos, _Pos]],
         introduced: set[tuple[str, int]],
+        prepared: Any = None,
     ) -> list[_Unit]:
-        """Changes for records of one page round, each with what goes before it."""
+        """Changes for the records of one page, each with what goes before it."""
+        operation = OPERATIONS[kind]
         return [
-            _Unit([], self.change(record_type, OPERATIONS[kind], record, window), before, after)
+            _Unit([], self.change(record_type, operation, record, window), before, after)
             for record, before, after in rows
         ]
 
@@ -656,77 +875,58 @@ class _WindowSource(Source[OptionsT]):
     async def _batches(self, window: WindowCursor, batch_size: int) -> AsyncIterator[_Built]:
         """Every batch from the window's position on, the last one with a mid-window cursor
         (the caller replaces it by the ``done`` cursor)."""
-        packer = _Packer(batch_size)
+        packer = _Packer(batch_size, window)
         introduced: set[tuple[str, int]] = set()
         steps = self.steps()
         page_size = window.page_size
-        for step in range(window.step, len(steps)):
-            record_type, kind = steps[step]
-            fields = await self.fields_of(record_type)
-            resuming = step == window.step
-            page = window.page if resuming else 1
-            skip = window.offset if resuming else 0
-            round_size = 1  # the first page alone: most steps of a window are empty
-            while True:
-                pages = await _gather(
-                    [
-                        self._page_call(record_type, kind, number, page_size, fields)
-                        for number in range(page, page + round_size)
-                    ],
-                    self.options.prefetch,
-                )
-                rows: list[tuple[dict[str, Any], WindowCursor, WindowCursor]] = []
-                last = False
-                for number, records in zip(range(page, page + round_size), pages, strict=True):
-                    for index in range(skip, len(records)):
-                        before = self._at(window, step, number, index)
-                        if index + 1 < page_size and index + 1 == len(records):
-                            after = self._at(window, step + 1, 1, 0)
-                        elif index + 1 == page_size:
-                            after = self._at(window, step, number + 1, 0)
-                        else:
-                            after = self._at(window, step, number, index + 1)
-                        rows.append((records[index], before, after))
-                    skip = 0
-                    if len(records) < page_size:
-                        last = True
-                        break
-                if rows:
-                    for unit in await self.units(window, record_type, kind, rows, introduced):
-                        introduced.update(unit.introduces)
-                        for built in packer.add(unit):
-                            yield built
-                if last:
-                    break
-                page += round_size
-                round_size = self.options.prefetch
+        fetcher = _PageFetcher(
+            self._page_call(steps, window),
+            len(steps),
+            window.step,
+            window.page,
+            page_size,
+            self.options.prefetch,
+        )
+        try:
+            while (page := await fetcher.next()) is not None:
+                step, number, records = page.step, page.number, page.records
+                skip = window.offset if (step, number) == (window.step, window.page) else 0
+                if skip >= len(records):
+                    continue
+                last = len(records) - 1
+                short = len(records) < page_size
+                rows: list[tuple[dict[str, Any], _Pos, _Pos]] = []
+                for index in range(skip, len(records)):
+                    if index == last and short:
+                        after = (step + 1, 1, 0)
+                    elif index + 1 == page_size:
+                        after = (step, number + 1, 0)
+                    else:
+                        after = (step, number, index + 1)
+                    rows.append((records[index], (step, number, index), after))
+                record_type, kind = steps[step]
+                for unit in await self.units(
+                    window, record_type, kind, rows, introduced, page.prepared
+                ):
+                    introduced.update(unit.introduces)
+                    for built in packer.add(unit):
+                        yield built
+        finally:
+            fetcher.close()
         for built in packer.flush():
             yield built
 
-    @staticmethod
-    def _at(window: WindowCursor, step: int, page: int, offset: int) -> WindowCursor:
-        return WindowCursor(
-            window.partition,
-            window.start,
-            window.end,
-            step=step,
-            page=page,
-            offset=offset,
-            page_size=window.page_size,
-        )
-
     def _page_call(
-        self,
-        record_type: str,
-        kind: IncrementalKind,
-        page: int,
-        page_size: int,
-        fields: Sequence[str],
-    ) -> Callable[[], Awaitable[list[dict[str, Any]]]]:
+        self, steps: Sequence[tuple[str, IncrementalKind]], window: WindowCursor
+    ) -> Callable[[int, int, Callable[[int], None]], Awaitable[_Page]]:
+        """The call of one page of a step, then of what the source reads for it ahead."""
         partition = self.options.partition_id
+        page_size = window.page_size
 
-        async def call() -> list[dict[str, Any]]:
-            return await self.client.get_incremental(
+        async def call(step: int, page: int, learn: Callable[[int], None]) -> _Page:
+            record_type, kind = steps[step]
+            fields = await self.fields_of(record_type)
+            records = await self.client.get_incremental(
                 kind,
                 record_type,
                 partition_id=partition,
@@ -734,6 +934,12 @@ class _WindowSource(Source[OptionsT]):
                 page_size=page_size,
                 fields=fields,
             )
+            learn(len(records))
+            first = window.offset if (step, page) == (window.step, window.page) else 0
+            prepared = None
+            if len(records) > first:
+                prepared = await self.prepare(record_type, kind, records, first)
+            return _Page(step, page, records, prepared)
 
         return call
 
@@ -841,6 +1047,8 @@ class TransactionSource(_WindowSource[TransactionSourceOptions]):
         )
         # Associated records handed on in this run (emitted again only once evicted).
         self._handed: BoundedCache[tuple[str, int], bool] = BoundedCache(ASSOCIATED_CACHE_SIZE)
+        # Associated records being read for a page read ahead: set once they are cached.
+        self._pending: dict[tuple[str, int], anyio.Event] = {}
 
     def steps(self) -> list[tuple[str, IncrementalKind]]:
         chosen = set(self.options.record_types)
@@ -865,71 +1073,115 @@ class TransactionSource(_WindowSource[TransactionSourceOptions]):
         for key in introduced:
             self._handed.put(key, True)
 
-    async def units(
-        self,
-        window: WindowCursor,
-        record_type: str,
-        kind: IncrementalKind,
-        rows: list[tuple[dict[str, Any], WindowCursor, WindowCursor]],
-        introduced: set[tuple[str, int]],
-    ) -> list[_Unit]:
+    async def prepare(
+        self, record_type: str, kind: IncrementalKind, records: list[dict[str, Any]], first: int
+    ) -> _Prepared:
+        """What the records refer to (read now unless cached or being read) and the Refund
+        records of the refunded ones."""
         operation = OPERATIONS[kind]
-        # What the records of this round refer to, and which of them were refunded.
+        references: list[list[tuple[str, int]]] = []
         wanted: list[tuple[str, int]] = []
         if self.options.associated:
+            references = [[] for _ in range(first)]
             seen: set[tuple[str, int]] = set()
-            for record, _, _ in rows:
-                for key in self._references(record):
-                    if key not in seen and key not in self._associated:
+            cache, pending = self._associated, self._pending
+            for index in range(first, len(records)):
+                keys = self._references(records[index])
+                references.append(keys)
+                for key in keys:
+                    if key not in seen and key not in cache and key not in pending:
                         seen.add(key)
                         wanted.append(key)
         refunded: list[int] = []
         if self.options.query_refunds and record_type in FINANCIAL_TYPES:
             refunded = [
                 _record_id(record_type, record)
-                for record, _, _ in rows
+                for record in records[first:]
                 if operation is Operation.DELETE or _positive(record.get(ORIGINAL_AMOUNT))
             ]
+        if not wanted and not refunded:
+            return _Prepared(references, {})
         lookups: list[Callable[[], Awaitable[Any]]] = [
             self._associated_call(type_, id_) for type_, id_ in wanted
         ]
         lookups += [self._refunds_call(transaction_id) for transaction_id in refunded]
-        found = await _gather(lookups, self.options.prefetch)
-        for key, record in zip(wanted, found[: len(wanted)], strict=True):
-            self._associated.put(key, record)
+        # Other pages read ahead wait for these instead of reading them again.
+        events = {key: anyio.Event() for key in wanted}
+        self._pending.update(events)
+        try:
+            found = await _gather(lookups, self.options.prefetch)
+            for key, record in zip(wanted, found[: len(wanted)], strict=True):
+                self._associated.put(key, record)
+        finally:
+            for key, event in events.items():
+                if self._pending.get(key) is event:
+                    del self._pending[key]
+                event.set()
         refunds: dict[int, list[dict[str, Any]]] = dict(
             zip(refunded, found[len(wanted) :], strict=True)
         )
+        return _Prepared(references, refunds)
 
+    async def units(
+        self,
+        window: WindowCursor,
+        record_type: str,
+        kind: IncrementalKind,
+        rows: list[tuple[dict[str, Any], _Pos, _Pos]],
+        introduced: set[tuple[str, int]],
+        prepared: Any = None,
+    ) -> list[_Unit]:
+        operation = OPERATIONS[kind]
+        if not isinstance(prepared, _Prepared):  # rows not read through a page call
+            first = rows[0][1][2] if rows else 0
+            records: list[dict[str, Any]] = [{}] * first + [record for record, _, _ in rows]
+            prepared = await self.prepare(record_type, kind, records, first)
+        references, refunds = prepared.references, prepared.refunds
+        associated_on = self.options.associated
+        cache, handed = self._associated, self._handed
+        id_field = ID_FIELDS[record_type]
         units: list[_Unit] = []
         for record, before, after in rows:
             extras: list[Change] = []
             introduces: list[tuple[str, int]] = []
-            for key in self._references(record) if self.options.associated else ():
-                if key in introduced or key in introduces or self._handed.get(key):
+            for key in references[before[2]] if associated_on else ():
+                if key in introduced or key in introduces or handed.get(key):
                     continue
-                associated = self._associated.get(key)
-                if associated is None and key not in self._associated:
-                    # Evicted while this round was being read (a huge round): read it again.
-                    associated = await self._associated_call(*key)()
-                    self._associated.put(key, associated)
+                associated = cache.get(key)
+                if associated is None and key not in cache:
+                    waiting = self._pending.get(key)
+                    if waiting is not None:  # being read for a page read ahead
+                        await waiting.wait()
+                        associated = cache.get(key)
+                    if associated is None and key not in cache:
+                        # Evicted since it was read (a huge window): read it again.
+                        associated = await self._associated_call(*key)()
+                        cache.put(key, associated)
                 if associated is None:
                     continue
                 extras.append(self.change(key[0], Operation.UPDATE, associated, window))
                 introduces.append(key)
             change = self.change(record_type, operation, record, window)
-            for refund in refunds.get(change.keys[ID_FIELDS[record_type]], ()):
-                extras.append(self.change(REFUND, Operation.INSERT, refund, window))
-            introduced.update(introduces)
+            if refunds:
+                for refund in refunds.get(change.keys[id_field], ()):
+                    extras.append(self.change(REFUND, Operation.INSERT, refund, window))
+            if introduces:
+                introduced.update(introduces)
             units.append(_Unit(extras, change, before, after, introduces))
         return units
 
     @staticmethod
     def _references(record: Mapping[str, Any]) -> list[tuple[str, int]]:
         keys: list[tuple[str, int]] = []
-        for path, associated_type in REFERENCES.items():
-            value = record.get(path)
-            if value is None or isinstance(value, bool):
+        get = record.get
+        for path, associated_type in _REFERENCE_ITEMS:
+            value = get(path)
+            if value is None:
+                continue
+            if type(value) is int:  # what the client reads (the common case, kept short)
+                keys.append((associated_type, value))
+                continue
+            if isinstance(value, bool):
                 continue
             try:
                 keys.append((associated_type, int(value)))
@@ -963,6 +1215,19 @@ class TransactionSource(_WindowSource[TransactionSourceOptions]):
             )
 
         return call
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """What :meth:`TransactionSource.prepare` read for a page: per record (by index in the
+    page) the associated records it refers to, and the Refund records per refunded
+    transaction id."""
+
+    references: list[list[tuple[str, int]]]
+    refunds: dict[int, list[dict[str, Any]]]
+
+
+_REFERENCE_ITEMS: Final = tuple(REFERENCES.items())
 
 
 def _positive(value: Any) -> bool:

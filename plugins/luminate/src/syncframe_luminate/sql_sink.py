@@ -12,16 +12,28 @@ commit is answered by :meth:`LuminateSqlSink.was_applied`.
 SQLAlchemy Core: SQLite by default, PostgreSQL through the URL (``postgresql+psycopg://``). Money
 is exact: ``NUMERIC`` in PostgreSQL, the decimal's text in SQLite (whose NUMERIC is a float).
 Times are UTC (``timestamptz`` in PostgreSQL, UTC text in SQLite).
+
+Speed: SQLAlchemy creates and reflects the schema; on SQLite the rows themselves go through the
+stdlib driver (prepared ``INSERT ... ON CONFLICT DO UPDATE`` with ``executemany``, values
+converted column by column into the form SQLite stores, rows compared in that form), and the
+refund state is computed from the rows the batch holds. PostgreSQL takes the same steps through
+SQLAlchemy's column types.
 """
 
 from __future__ import annotations
 
+import gc
+import json
+import operator
 import re
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal, TypeVar
 
@@ -423,9 +435,393 @@ def _upsert(dialect: Dialect, table: sa.Table, keys: Sequence[str]) -> Any:
 T = TypeVar("T")
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a batch is classified and written.
+
+    A 100k-record batch allocates a few hundred thousand objects (rows, facts, states) that all
+    live until its end: each burst of allocations makes the collector traverse the whole heap
+    — the batch's changes included — again (about a third of the batch's time). Nothing the
+    batch allocates is cyclic garbage, so the collector is paused and re-enabled after; it is
+    left alone if something else paused it.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _chunks(values: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+# --------------------------------------------------------------------------------------------
+# Values as the database holds them, and the statements that move them.
+#
+# A batch is classified on rows in "stored form": the values as the database returns them. On
+# SQLite that is the text of a decimal or a time, 0/1 for a boolean; comparing such tuples is
+# one C-level ``==`` per row, and writing them needs no per-value type processing. On
+# PostgreSQL the stored form is the Python value SQLAlchemy returns, and SQLAlchemy does the
+# binding as before.
+
+
+_NoneType: Final = type(None)
+
+
+def _utc_text(value: datetime) -> str:
+    """A UTC datetime as SQLAlchemy's SQLite DATETIME stores it (``2025-03-01 12:00:00.000000``)."""
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value)  # what SQLAlchemy's JSON type binds on SQLite
+
+
+def _decimal_of(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, Decimal):
+        return value
+    return Decimal(str(value))
+
+
+def _datetime_of(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _date_of(value: Any) -> date | None:
+    if isinstance(value, str):
+        return date.fromisoformat(value)
+    return value if isinstance(value, date) else None
+
+
+def _boolean_of(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _json_of(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _same_value(value: Any) -> Any:
+    return value
+
+
+# The Python types a column kind takes as they are (fast path: no per-value coercion).
+_PLAIN_TYPES: Final[dict[str, frozenset[type]]] = {
+    "integer": frozenset({int, _NoneType}),
+    "decimal": frozenset({Decimal, _NoneType}),
+    "datetime": frozenset(),
+    "date": frozenset(),
+    "boolean": frozenset({bool, _NoneType}),
+    "text": frozenset({str, _NoneType}),
+    "json": frozenset(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Codec:
+    """Turns change values into stored form, column by column, and stored values back into
+    Python values (for comparisons that text cannot settle, and for the refund state).
+
+    ``store[kind]`` maps a coerced Python value to its stored form (``None``: as is);
+    ``exact`` names the kinds whose stored form is canonical — equal values have equal stored
+    forms — so a difference there is a real one; other kinds (a decimal's ``12.3`` and
+    ``12.30``, JSON key order) are compared as values when their stored forms differ."""
+
+    store: Mapping[str, Callable[[Any], Any] | None]
+    decode: Mapping[str, Callable[[Any], Any]]
+    exact: frozenset[str]
+
+    def encode(self, kind: str, values: Sequence[Any]) -> tuple[list[Any], dict[int, str]]:
+        """The stored form of a column's values, and what a value that does not fit should
+        have been, by position."""
+        store = self.store[kind]
+        if set(map(type, values)) <= _PLAIN_TYPES[kind]:
+            if store is None:
+                return list(values), {}
+            return [None if v is None else store(v) for v in values], {}
+        coerce = _COERCE[kind]
+        out: list[Any] = []
+        unfit: dict[int, str] = {}
+        cache: dict[Any, Any] = {}  # times repeat (one ModifyDate per page): convert once
+        cached = kind == "datetime"
+        for position, value in enumerate(values):
+            if value is None:
+                out.append(None)
+                continue
+            if cached:
+                hit = cache.get(value, _MISSING)
+                if hit is not _MISSING:
+                    out.append(hit)
+                    continue
+            try:
+                coerced = coerce(value)
+            except _Unfit as error:
+                unfit[position] = str(error)
+                out.append(None)
+                continue
+            stored = coerced if store is None else store(coerced)
+            if cached:
+                cache[value] = stored
+            out.append(stored)
+        return out, unfit
+
+    def one(self, kind: str, value: Any) -> Any:
+        """The stored form of one value that fits (``_Unfit`` if it does not)."""
+        if value is None:
+            return None
+        store = self.store[kind]
+        coerced = _COERCE[kind](value)
+        return coerced if store is None else store(coerced)
+
+
+_MISSING: Final = object()
+
+_SQLITE_CODEC: Final = _Codec(
+    store={
+        "integer": None,
+        "decimal": str,
+        "datetime": _utc_text,
+        "date": date.isoformat,
+        "boolean": int,
+        "text": None,
+        "json": _json_text,
+    },
+    decode={
+        "integer": _same_value,
+        "decimal": _decimal_of,
+        "datetime": _datetime_of,
+        "date": _date_of,
+        "boolean": _boolean_of,
+        "text": _same_value,
+        "json": _json_of,
+    },
+    exact=frozenset({"integer", "datetime", "date", "boolean", "text"}),
+)
+
+_PYTHON_CODEC: Final = _Codec(
+    store=dict.fromkeys(_COERCE, None),
+    decode=dict.fromkeys(_COERCE, _same_value),
+    exact=frozenset(_COERCE),
+)
+
+
+class _Store:
+    """Reads and writes stored-form rows inside the batch's transaction."""
+
+    codec: _Codec
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.quote = conn.dialect.identifier_preparer.quote
+
+    def select(
+        self,
+        table: sa.Table,
+        columns: Sequence[str],
+        where: str,
+        values: Sequence[Any],
+        order_by: str | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """``columns`` of the rows whose ``where`` column is one of ``values``."""
+        raise NotImplementedError
+
+    def key_range(self, table: sa.Table, column: str) -> tuple[Any, Any]:
+        """The smallest and largest value of ``column`` (None, None: the table is empty)."""
+        row = self.conn.execute(
+            sa.select(sa.func.min(table.c[column]), sa.func.max(table.c[column]))
+        ).one()
+        return row[0], row[1]
+
+    def upsert(
+        self, table: sa.Table, keys: Sequence[str], rows: list[tuple[Any, ...]]
+    ) -> list[tuple[int, str]]:
+        """Insert or update ``rows`` (every column of ``table``, in order) in one
+        ``executemany``; if the database refuses one, find which row by row: the positions of
+        the refused rows with the database's reason (the others are written)."""
+        raise NotImplementedError
+
+    def upsert_all(self, table: sa.Table, keys: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        """Insert or update ``rows``; a refusal is an error of the batch."""
+        raise NotImplementedError
+
+    def delete(self, table: sa.Table, column: str, values: Sequence[Any]) -> None:
+        for chunk in _chunks(values):
+            self.conn.execute(sa.delete(table).where(table.c[column].in_(chunk)))
+
+
+class _SqliteStore(_Store):
+    """SQLite through the stdlib driver's own connection (the transaction SQLAlchemy began):
+    prepared statements, ``executemany``, one ``json_each`` parameter for a list of ids."""
+
+    codec = _SQLITE_CODEC
+
+    def __init__(self, conn: Connection) -> None:
+        super().__init__(conn)
+        self.raw: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
+        self._statements: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
+
+    def select(
+        self,
+        table: sa.Table,
+        columns: Sequence[str],
+        where: str,
+        values: Sequence[Any],
+        order_by: str | None = None,
+    ) -> list[tuple[Any, ...]]:
+        q = self.quote
+        sql = (
+            f"SELECT {', '.join(map(q, columns))} FROM {q(table.name)} "
+            f"WHERE {q(where)} IN (SELECT value FROM json_each(?))"
+        )
+        if order_by is not None:
+            sql += f" ORDER BY {q(order_by)}"
+        return self.raw.execute(sql, (json.dumps(list(values)),)).fetchall()
+
+    def key_range(self, table: sa.Table, column: str) -> tuple[Any, Any]:
+        q = self.quote
+        row = self.raw.execute(f"SELECT min({q(column)}), max({q(column)}) FROM {q(table.name)}")
+        low, high = row.fetchone()
+        return low, high
+
+    def _statement(self, table: sa.Table, keys: Sequence[str]) -> str:
+        names = tuple(c.name for c in table.columns)
+        cache_key = (table.name, names, tuple(keys))
+        sql = self._statements.get(cache_key)
+        if sql is None:
+            q = self.quote
+            sql = (
+                f"INSERT INTO {q(table.name)} ({', '.join(map(q, names))}) "
+                f"VALUES ({', '.join('?' * len(names))}) "
+                f"ON CONFLICT ({', '.join(map(q, keys))}) DO "
+            )
+            others = [n for n in names if n not in keys]
+            if others:
+                sets = ", ".join(f"{q(n)} = excluded.{q(n)}" for n in others)
+                sql += f"UPDATE SET {sets}"
+            else:
+                sql += "NOTHING"
+            self._statements[cache_key] = sql
+        return sql
+
+    @staticmethod
+    def _json_nulls(table: sa.Table, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """SQLAlchemy's JSON type stores None as the JSON ``null``: the same here."""
+        positions = [k for k, c in enumerate(table.columns) if isinstance(c.type, sa.JSON)]
+        if not positions:
+            return rows
+        fixed: list[tuple[Any, ...]] = []
+        for row in rows:
+            values = list(row)
+            for k in positions:
+                if values[k] is None:
+                    values[k] = "null"
+            fixed.append(tuple(values))
+        return fixed
+
+    def upsert(
+        self, table: sa.Table, keys: Sequence[str], rows: list[tuple[Any, ...]]
+    ) -> list[tuple[int, str]]:
+        sql = self._statement(table, keys)
+        rows = self._json_nulls(table, rows)
+        raw = self.raw
+        raw.execute("SAVEPOINT luminate_rows")
+        try:
+            raw.executemany(sql, rows)
+        except (sqlite3.IntegrityError, sqlite3.DataError):
+            raw.execute("ROLLBACK TO luminate_rows")
+            raw.execute("RELEASE luminate_rows")
+        else:
+            raw.execute("RELEASE luminate_rows")
+            return []
+        refused: list[tuple[int, str]] = []
+        for position, row in enumerate(rows):
+            raw.execute("SAVEPOINT luminate_row")
+            try:
+                raw.execute(sql, row)
+            except (sqlite3.IntegrityError, sqlite3.DataError) as error:
+                raw.execute("ROLLBACK TO luminate_row")
+                refused.append((position, str(error).splitlines()[0]))
+            raw.execute("RELEASE luminate_row")
+        return refused
+
+    def upsert_all(self, table: sa.Table, keys: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        self.raw.executemany(self._statement(table, keys), self._json_nulls(table, rows))
+
+    def delete(self, table: sa.Table, column: str, values: Sequence[Any]) -> None:
+        q = self.quote
+        self.raw.execute(
+            f"DELETE FROM {q(table.name)} WHERE {q(column)} IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(values)),),
+        )
+
+
+class _AlchemyStore(_Store):
+    """Any other database (PostgreSQL) through SQLAlchemy Core and the column types."""
+
+    codec = _PYTHON_CODEC
+
+    def select(
+        self,
+        table: sa.Table,
+        columns: Sequence[str],
+        where: str,
+        values: Sequence[Any],
+        order_by: str | None = None,
+    ) -> list[tuple[Any, ...]]:
+        selected = [table.c[c] for c in columns]
+        found: list[tuple[Any, ...]] = []
+        for chunk in _chunks(values):
+            select = sa.select(*selected).where(table.c[where].in_(chunk))
+            if order_by is not None:
+                select = select.order_by(table.c[order_by])
+            found.extend(tuple(row) for row in self.conn.execute(select))
+        return found
+
+    @staticmethod
+    def _dicts(table: sa.Table, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        names = [c.name for c in table.columns]
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def upsert(
+        self, table: sa.Table, keys: Sequence[str], rows: list[tuple[Any, ...]]
+    ) -> list[tuple[int, str]]:
+        statement = _upsert(self.conn.dialect, table, keys)
+        params = self._dicts(table, rows)
+        savepoint = self.conn.begin_nested()
+        try:
+            self.conn.execute(statement, params)
+        except (exc.IntegrityError, exc.DataError):
+            savepoint.rollback()
+        else:
+            savepoint.commit()
+            return []
+        refused: list[tuple[int, str]] = []
+        for position, row in enumerate(params):
+            savepoint = self.conn.begin_nested()
+            try:
+                self.conn.execute(statement, row)
+            except (exc.IntegrityError, exc.DataError) as error:
+                savepoint.rollback()
+                refused.append((position, str(error.orig).splitlines()[0]))
+            else:
+                savepoint.commit()
+        return refused
+
+    def upsert_all(self, table: sa.Table, keys: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        self.conn.execute(_upsert(self.conn.dialect, table, keys), self._dicts(table, rows))
+
+
+def _store_for(conn: Connection) -> _Store:
+    return _SqliteStore(conn) if conn.dialect.name == "sqlite" else _AlchemyStore(conn)
 
 
 # --------------------------------------------------------------------------------------------
@@ -499,6 +895,7 @@ class _Batch:
     outcomes: list[Outcome | None]
     reasons: dict[int, str]
     now: datetime
+    raw_ids: dict[int, Any] = field(default_factory=dict)  # as the change gave its id
 
 
 # --------------------------------------------------------------------------------------------
@@ -561,6 +958,15 @@ class LuminateSqlSink(Sink[LuminateSqlOptions]):
             except exc.SQLAlchemyError as error:
                 self._forget_schema()
                 raise self._translate(error) from None
+            except sqlite3.Error as error:  # the SQLite fast path uses the driver directly
+                self._forget_schema()
+                text = str(error).splitlines()[0] if str(error) else type(error).__name__
+                lowered = text.lower()
+                if isinstance(error, sqlite3.OperationalError) and (
+                    "locked" in lowered or "busy" in lowered
+                ):
+                    raise TransientError(f"{self._where}: {text}") from None
+                raise PermanentError(f"{self._where}: {text}") from None
             except OSError as error:
                 self._forget_schema()
                 raise PermanentError(f"{self._where}: {error}") from None
@@ -675,8 +1081,12 @@ class LuminateSqlSink(Sink[LuminateSqlOptions]):
                 table.add(_FULL_REFUND_COLUMN)
                 lowered[FULL_REFUND] = _FULL_REFUND_COLUMN
         by_field = table.by_field
+        known = by_field.keys()
         for i in indices:
-            for path, value in batch.changes[i].fields.items():
+            fields = batch.changes[i].fields
+            if known >= fields.keys():
+                continue  # every field has its column (a C-level set comparison)
+            for path, value in fields.items():
                 if path in by_field or value is None:
                     continue
                 name = column_name(path)
@@ -727,6 +1137,10 @@ class LuminateSqlSink(Sink[LuminateSqlOptions]):
         return await anyio.to_thread.run_sync(self._run, lambda: self._write(changes, plan))
 
     def _write(self, changes: Sequence[Change], plan: WritePlan) -> BatchResult:
+        with _collector_paused():
+            return self._write_batch(changes, plan)
+
+    def _write_batch(self, changes: Sequence[Change], plan: WritePlan) -> BatchResult:
         now = self.context.clock.now()
         batch = _Batch(changes, plan.targets, [None] * len(changes), {}, now)
         by_entity: dict[str, list[int]] = {}
@@ -737,27 +1151,29 @@ class LuminateSqlSink(Sink[LuminateSqlOptions]):
             with self.engine.connect() as conn:
                 if dry:
                     try:
-                        self._classify_all(conn, batch, by_entity, dry=True)
+                        self._classify_all(
+                            conn, batch, by_entity, dry=True, store=_store_for(conn), in_hand={}
+                        )
                     finally:
                         conn.rollback()
                 else:
                     with conn.begin():
                         self._ensure_own_tables(conn)
-                        deleted = self._classify_all(conn, batch, by_entity, dry=False)
-                        self._recompute_refund_state(conn, batch, deleted)
+                        store = _store_for(conn)
+                        in_hand: dict[str, _InHand] = {}
+                        deleted = self._classify_all(
+                            conn, batch, by_entity, dry=False, store=store, in_hand=in_hand
+                        )
+                        self._recompute_refund_state(conn, batch, deleted, store, in_hand)
                         self._record_token(conn, plan.token, now)
         except BaseException:
             if not dry:
                 self._forget_schema()
             raise
         outcomes = [o if o is not None else Outcome.SKIPPED for o in batch.outcomes]
-        target_keys = {
-            i: str(
-                self._raw_id(changes[i], self._id_field(changes[i].entity, changes[i]), batch, i)
-            )
-            for i, o in enumerate(outcomes)
-            if o in (Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED, Outcome.DELETED)
-        }
+        kept = {Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED, Outcome.DELETED}
+        raw_ids = batch.raw_ids
+        target_keys = {i: str(raw_ids[i]) for i, o in enumerate(outcomes) if o in kept}
         return BatchResult(outcomes, batch.reasons, target_keys)
 
     def _record_token(self, conn: Connection, token: str, now: datetime) -> None:
@@ -791,9 +1207,12 @@ class LuminateSqlSink(Sink[LuminateSqlOptions]):
         by_entity: dict[str, list[int]],
         *,
         dry: bool,
+        store: _Store,
+        in_hand: dict[str, _InHand],
     ) -> dict[int, TransactionFacts]:
         """Classify and (unless ``dry``) write every entity's changes; returns the facts of
-        transactions whose rows a DELETE removed (``on_delete = "delete"``)."""
+        transactions whose rows a DELETE removed (``on_delete = "delete"``). ``in_hand``
+        receives each entity's rows as the batch left them."""
         removed: dict[int, TransactionFacts] = {}
         for entity, indices in by_entity.items():
             id_field = self._id_field(entity, batch.changes[indices[0]])
@@ -805,7 +1224,9 @@ class LuminateSqlSink(Sink[LuminateSqlOptions]):
             else:
                 self._create_schema(conn, table)
                 existing_columns = list(table.columns)
-            self._classify(conn, table, indices, batch, existing_columns, dry, removed)
+            in_hand[entity] = self._classify(
+                store, table, indices, batch, existing_columns, dry, removed
+            )
             if dry:
                 # Forget what was planned: nothing was created.
                 self._tables.pop(entity, None)
@@ -813,20 +1234,20 @@ class LuminateSqlSink(Sink[LuminateSqlOptions]):
 
     def _classify(
         self,
-        conn: Connection,
+        store: _Store,
         table: _EntityTable,
         indices: list[int],
         batch: _Batch,
         existing_columns: list[str],
         dry: bool,
         removed: dict[int, TransactionFacts],
-    ) -> None:
+    ) -> _InHand:
         changes = batch.changes
         outcomes = batch.outcomes
         reasons = batch.reasons
+        codec = store.codec
         id_column = table.id_column
         id_coerce = _COERCE[table.columns[id_column].kind]
-        coercers = {c.field: (c.name, _COERCE[c.kind]) for c in table.columns.values() if c.field}
         financial = table.entity in FINANCIAL_TYPES
         refund = table.entity == REFUND
         mark = self.options.on_delete == "mark"
@@ -834,10 +1255,11 @@ class LuminateSqlSink(Sink[LuminateSqlOptions]):
 
         # Ids first: a change without a usable id is rejected.
         ids: dict[int, Any] = {}
+        raw_ids = batch.raw_ids
         for i in indices:
             if outcomes[i] is not None:
                 continue
-            raw = self._raw_id(changes[i], table.id_field, batch, i)
+            raw = raw_ids[i] = self._raw_id(changes[i], table.id_field, batch, i)
             if raw is None or raw == "":
                 outcomes[i] = Outcome.REJECTED
                 reasons[i] = f"{changes[i].describe()} has no value for {table.id_field}"
@@ -856,16 +1278,26 @@ class LuminateSqlSink(Sink[LuminateSqlOptions]):
                 )
                 del ids[i]
 
-        rows = self._existing(conn, table, existing_columns, list(dict.fromkeys(ids.values())))
+        # The row layout: every column in order; a new row is built in one C call from the
+        # base row, the change's values and the sink's own columns (see _Layout).
+        layout = _Layout(table, financial)
+        builders, prepared, unfit_fields = self._encode(codec, table, layout, changes, ids)
+
+        keys = list(dict.fromkeys(ids.values()))
+        rows = self._existing(store, table, layout, existing_columns, keys)
         stored = set(rows)
-        blank = dict.fromkeys(table.columns)
-        blank[DELETED] = False
+        original = dict(rows)
+        blank = layout.blank(codec)
+        same = layout.comparer(codec)
+        deleted_pos = layout.deleted
+        true, false = codec.one("boolean", True), codec.one("boolean", False)
+        times: dict[datetime, Any] = {}
         dirty: set[Any] = set()
         contributors: dict[Any, list[int]] = {}
         for i, key in ids.items():
             change = changes[i]
             base = rows.get(key)
-            if change.operation == delete_op and not mark:
+            if change.operation is delete_op and not mark:
                 if base is None:
                     outcomes[i] = Outcome.UNCHANGED
                     reasons[i] = f"no {table.entity} {key} to delete"
@@ -877,39 +1309,40 @@ class LuminateSqlSink(Sink[LuminateSqlOptions]):
                 dirty.add(key)
                 contributors.setdefault(key, []).append(i)
                 continue
-            new = dict(base) if base is not None else dict(blank)
-            new[id_column] = key
-            bad = self._apply_fields(change, new, coercers, table)
+            bad = unfit_fields.get(i)
             if bad is not None:
                 outcomes[i] = Outcome.REJECTED
                 reasons[i] = bad
                 continue
-            if change.operation == delete_op:
-                new[DELETED] = True
-                new[DELETED_AT] = _to_datetime(change.occurred_at or batch.now)
+            build = builders[i]
+            values = prepared[i]
+            if change.operation is delete_op:
+                when = _to_datetime(change.occurred_at or batch.now)
+                at = times.get(when, _MISSING)
+                if at is _MISSING:
+                    at = times[when] = codec.one("datetime", when)
+                full: Any = None
                 if financial:
                     amount = change.fields.get("Payment.Amount")
                     try:
-                        new[FULL_REFUND] = None if amount is None else _to_decimal(amount)
+                        full = codec.one("decimal", amount)
                     except _Unfit as unfit:
                         outcomes[i] = Outcome.REJECTED
                         reasons[i] = (
                             f"{change.describe()}: field 'Payment.Amount' {amount!r} is not {unfit}"
                         )
                         continue
-                if base is not None and base.get(DELETED) and new == base:
+                new = build((base or blank) + values + (key, true, at, full))
+                if base is not None and base[deleted_pos] and same(new, base):
                     outcome = Outcome.UNCHANGED
                     reasons[i] = f"{table.entity} {key} is marked deleted already"
                 else:
                     outcome = Outcome.DELETED
             else:
-                new[DELETED] = False
-                new[DELETED_AT] = None
-                if financial:
-                    new[FULL_REFUND] = None
+                new = build((base or blank) + values + (key, false, None, None))
                 if base is None:
                     outcome = Outcome.CREATED
-                elif new == base:
+                elif same(new, base):
                     outcome = Outcome.UNCHANGED
                 else:
                     outcome = Outcome.UPDATED
@@ -918,44 +1351,73 @@ class LuminateSqlSink(Sink[LuminateSqlOptions]):
                 rows[key] = new
                 dirty.add(key)
                 contributors.setdefault(key, []).append(i)
+        in_hand = _InHand(layout, rows, set(keys))
         if dry or not dirty:
-            return
-        upserts = [rows[k] for k in dirty if rows.get(k) is not None]
+            return in_hand
+        upserts = sorted(k for k in dirty if rows.get(k) is not None)  # index order
         gone = [k for k in dirty if rows.get(k) is None and k in stored]
         sql_table = table.table()
         if upserts:
-            upserts.sort(key=lambda row: row[id_column])  # index-friendly, deterministic
-            self._apply(
-                conn,
-                _upsert(conn.dialect, sql_table, [id_column]),
-                upserts,
-                [contributors[r[id_column]] for r in upserts],
-                batch,
-            )
-        for chunk in _chunks(gone):
-            conn.execute(sa.delete(sql_table).where(sql_table.c[id_column].in_(chunk)))
+            refused = store.upsert(sql_table, [id_column], [rows[k] for k in upserts])
+            for position, text in refused:
+                key = upserts[position]
+                for i in contributors[key]:
+                    outcomes[i] = Outcome.REJECTED
+                    reasons[i] = f"{changes[i].describe()}: the database refused it: {text}"
+                # The table holds what it held before: so must what the refund state reads.
+                if key in original:
+                    rows[key] = original[key]
+                else:
+                    rows.pop(key, None)
+        if gone:
+            store.delete(sql_table, id_column, gone)
+        return in_hand
 
-    def _apply_fields(
-        self,
-        change: Change,
-        row: dict[str, Any],
-        coercers: Mapping[str, tuple[str, Callable[[Any], Any]]],
+    @staticmethod
+    def _encode(
+        codec: _Codec,
         table: _EntityTable,
-    ) -> str | None:
-        """Put the change's fields into ``row``; a reason when a value does not fit."""
-        for path, value in change.fields.items():
-            target = coercers.get(path)
-            if target is None:
-                continue  # None for a field without column yet: NULL already
-            name, coerce = target
-            if value is None:
-                row[name] = None
+        layout: _Layout,
+        changes: Sequence[Change],
+        ids: dict[int, Any],
+    ) -> tuple[dict[int, _Builder], dict[int, tuple[Any, ...]], dict[int, str]]:
+        """Each change's values in stored form, converted column by column for all changes of
+        the same shape (the same fields in the same order: a whole page, usually), with the
+        function that builds its row; and the reason of every change with a value that does
+        not fit its column (the first such field, in the change's order)."""
+        shapes: dict[tuple[str, ...], list[int]] = {}
+        for i in ids:
+            shapes.setdefault(tuple(changes[i].fields), []).append(i)
+        by_field = table.by_field
+        kinds = {c.field: c.kind for c in table.columns.values() if c.field}
+        builders: dict[int, _Builder] = {}
+        prepared: dict[int, tuple[Any, ...]] = {}
+        unfit_fields: dict[int, str] = {}
+        for shape, members in shapes.items():
+            fields = [path for path in shape if path in by_field]
+            build = layout.builder([by_field[path] for path in fields])
+            builders.update(dict.fromkeys(members, build))
+            if not fields:
+                prepared.update(dict.fromkeys(members, ()))
                 continue
-            try:
-                row[name] = coerce(value)
-            except _Unfit as unfit:
-                return f"{change.describe()}: field {path!r} {value!r} is not {unfit}"
-        return None
+            get = itemgetter(*fields)
+            if len(fields) == 1:
+                raw_rows = [(get(changes[i].fields),) for i in members]
+            else:
+                raw_rows = [get(changes[i].fields) for i in members]
+            columns: list[list[Any]] = []
+            for path, raw in zip(fields, zip(*raw_rows, strict=True), strict=True):
+                values, unfit = codec.encode(kinds[path], raw)
+                columns.append(values)
+                for position, expected in unfit.items():
+                    i = members[position]
+                    if i not in unfit_fields:
+                        unfit_fields[i] = (
+                            f"{changes[i].describe()}: field {path!r} {raw[position]!r} is not "
+                            f"{expected}"
+                        )
+            prepared.update(zip(members, zip(*columns, strict=True), strict=True))
+        return builders, prepared, unfit_fields
 
     @staticmethod
     def _facts_of_delete(change: Change, key: int, entity: str) -> TransactionFacts:
@@ -967,57 +1429,31 @@ class LuminateSqlSink(Sink[LuminateSqlOptions]):
             amount = original = Decimal(0)
         return TransactionFacts(key, amount, original, deleted=True, transaction_type=entity)
 
+    @staticmethod
     def _existing(
-        self, conn: Connection, table: _EntityTable, columns: list[str], keys: list[Any]
-    ) -> dict[Any, dict[str, Any]]:
-        """The stored rows of ``keys`` (every column), by id."""
+        store: _Store,
+        table: _EntityTable,
+        layout: _Layout,
+        columns: list[str],
+        keys: list[Any],
+    ) -> dict[Any, tuple[Any, ...]]:
+        """The stored rows of ``keys`` (every column, stored form; None for a column the batch
+        only plans), by id. Ids outside the stored range are not looked up: a page of new
+        records (ids above every stored one) costs one index probe."""
         if not table.exists or not keys:
             return {}
         sql_table = table.table()
-        id_column = sql_table.c[table.id_column]
-        selected = [sql_table.c[c] for c in columns]
-        missing = [c for c in table.columns if c not in columns]
-        rows: dict[Any, dict[str, Any]] = {}
-        for chunk in _chunks(keys):
-            for row in conn.execute(sa.select(*selected).where(id_column.in_(chunk))).mappings():
-                values = dict(row)
-                for name in missing:
-                    values[name] = None
-                rows[values[table.id_column]] = values
-        return rows
-
-    def _apply(
-        self,
-        conn: Connection,
-        statement: Any,
-        rows: list[dict[str, Any]],
-        contributors: list[list[int]],
-        batch: _Batch,
-    ) -> None:
-        """Write ``rows`` in one executemany; if the database refuses one (a constraint, a
-        value out of range), find which row by row and reject the changes behind it."""
-        savepoint = conn.begin_nested()
-        try:
-            conn.execute(statement, rows)
-        except (exc.IntegrityError, exc.DataError):
-            savepoint.rollback()
-        else:
-            savepoint.commit()
-            return
-        for row, indices in zip(rows, contributors, strict=True):
-            savepoint = conn.begin_nested()
-            try:
-                conn.execute(statement, row)
-            except (exc.IntegrityError, exc.DataError) as error:
-                savepoint.rollback()
-                text = str(error.orig).splitlines()[0]
-                for i in indices:
-                    batch.outcomes[i] = Outcome.REJECTED
-                    batch.reasons[i] = (
-                        f"{batch.changes[i].describe()}: the database refused it: {text}"
-                    )
-            else:
-                savepoint.commit()
+        keys = _in_range(store, sql_table, table.id_column, keys)
+        if not keys:
+            return {}
+        found = store.select(sql_table, columns, table.id_column, keys)
+        id_pos = layout.position[table.id_column]
+        if len(columns) != layout.width:
+            at = {name: k for k, name in enumerate(columns)}
+            pad = len(columns)
+            getter = itemgetter(*(at.get(name, pad) for name in layout.names))
+            found = [getter((*row, None)) for row in found]
+        return {row[id_pos]: row for row in found}
 
     # ---- refund state ----------------------------------------------------------------------
     def _touched(self, batch: _Batch) -> dict[int, str | None]:
@@ -1030,7 +1466,7 @@ class LuminateSqlSink(Sink[LuminateSqlOptions]):
                 continue
             if change.entity in FINANCIAL_TYPES:
                 try:
-                    tid = _to_integer(self._raw_id(change, "TransactionId", batch, i))
+                    tid = _to_integer(batch.raw_ids[i])  # its TransactionId
                 except _Unfit:
                     continue
                 touched[tid] = change.entity
@@ -1046,15 +1482,21 @@ class LuminateSqlSink(Sink[LuminateSqlOptions]):
         return touched
 
     def _recompute_refund_state(
-        self, conn: Connection, batch: _Batch, removed: dict[int, TransactionFacts]
+        self,
+        conn: Connection,
+        batch: _Batch,
+        removed: dict[int, TransactionFacts],
+        store: _Store | None = None,
+        in_hand: Mapping[str, _InHand] | None = None,
     ) -> None:
         touched = self._touched(batch)
         if not touched:
             return
+        store = store or _store_for(conn)
         ids = sorted(touched)
-        facts = self._transaction_facts(conn, ids)
+        facts = self._transaction_facts(conn, store, ids, in_hand or {})
         facts.update(removed)
-        refunds = self._refunds_of(conn, ids)
+        refunds = self._refunds_of(conn, store, ids)
         state = self._state
         previous: dict[int, Mapping[str, Any]] = {}
         if self.options.on_delete == "delete":
@@ -1063,8 +1505,9 @@ class LuminateSqlSink(Sink[LuminateSqlOptions]):
                     sa.select(state).where(state.c.transaction_id.in_(chunk))
                 ).mappings():
                     previous[row["transaction_id"]] = dict(row)
-        rows: list[dict[str, Any]] = []
         reconcile = self.reconciler.reconcile
+        states: list[RefundState] = []
+        kinds: list[str | None] = []
         for tid in ids:
             known = facts.get(tid) or _facts_from_state(previous.get(tid))
             if known is not None and known.transaction_type is None and touched[tid]:
@@ -1076,49 +1519,85 @@ class LuminateSqlSink(Sink[LuminateSqlOptions]):
                     known.full_refund_amount,
                     touched[tid],
                 )
-            result = reconcile(known, refunds.get(tid, ()), transaction_id=tid)
-            rows.append(_state_row(result, touched[tid], batch.now))
-        conn.execute(_upsert(conn.dialect, state, ["transaction_id"]), rows)
+            states.append(reconcile(known, refunds.get(tid, ()), transaction_id=tid))
+            kinds.append(touched[tid])
+        rows = _state_rows(store.codec, states, kinds, batch.now)
+        store.upsert_all(state, ["transaction_id"], rows)
 
-    def _transaction_facts(self, conn: Connection, ids: list[int]) -> dict[int, TransactionFacts]:
-        """What the stored transaction rows say, from every financial type's table."""
+    def _transaction_facts(
+        self, conn: Connection, store: _Store, ids: list[int], in_hand: Mapping[str, _InHand]
+    ) -> dict[int, TransactionFacts]:
+        """What the transaction rows say after the batch, from every financial type's table:
+        the rows the batch holds in hand, the others read."""
         facts: dict[int, TransactionFacts] = {}
+        zero = Decimal(0)
+        decimal = store.codec.decode["decimal"]
+        decoded: dict[str, Decimal | None] = {}
+
+        def money(value: Any) -> Decimal | None:
+            """Amounts repeat: each stored text is decoded once (same text, same Decimal)."""
+            if type(value) is not str:
+                return decimal(value)  # type: ignore[no-any-return]
+            known = decoded.get(value)
+            if known is None:
+                known = decoded[value] = decimal(value)
+            return known
+
         for entity in FINANCIAL_TYPES:
             table = self._tables.get(entity)
             if table is None:
                 table = self._entity_table(conn, entity, "TransactionId")
             if not table.exists:
                 continue
-            sql_table = table.table()
             amount = table.by_field.get("Payment.Amount")
             original = table.by_field.get("Payment.OriginalAmount")
             if amount is None:
                 continue  # Payment.Amount is not synchronised: nothing to reconcile with
-            wanted = [sql_table.c[table.id_column], sql_table.c[amount], sql_table.c[DELETED]]
-            wanted.append(sql_table.c[FULL_REFUND])
-            if original is not None:
-                wanted.append(sql_table.c[original])
-            for chunk in _chunks(ids):
-                select = sa.select(*wanted).where(sql_table.c[table.id_column].in_(chunk))
-                for row in conn.execute(select):
-                    values = tuple(row)
-                    zero = Decimal(0)
-                    facts[values[0]] = TransactionFacts(
-                        transaction_id=values[0],
-                        amount=values[1] if values[1] is not None else zero,
-                        original_amount=(values[4] if original is not None else None) or zero,
-                        deleted=bool(values[2]),
-                        full_refund_amount=values[3],
-                        transaction_type=entity,
-                    )
+            found: list[tuple[Any, ...]] = []
+            hand = in_hand.get(entity)
+            wanted = ids
+            if hand is not None:
+                at = hand.layout.position
+                take = itemgetter(
+                    at[table.id_column],
+                    at[amount],
+                    at[DELETED],
+                    at[FULL_REFUND],
+                    at[original] if original is not None else at[amount],
+                )
+                rows = hand.rows
+                for tid in ids:
+                    if tid in hand.known:
+                        row = rows.get(tid)
+                        if row is not None:
+                            found.append(take(row))
+                wanted = [tid for tid in ids if tid not in hand.known]
+            sql_table = table.table()
+            wanted = _in_range(store, sql_table, table.id_column, wanted)
+            if wanted:
+                columns = [table.id_column, amount, DELETED, FULL_REFUND]
+                columns.append(original if original is not None else amount)
+                found.extend(store.select(sql_table, columns, table.id_column, wanted))
+            for tid, amount_value, deleted, full, original_value in found:
+                amount_of = money(amount_value)
+                original_of = money(original_value) if original is not None else None
+                facts[tid] = TransactionFacts(
+                    transaction_id=tid,
+                    amount=amount_of if amount_of is not None else zero,
+                    original_amount=original_of or zero,
+                    deleted=bool(deleted),
+                    full_refund_amount=money(full),
+                    transaction_type=entity,
+                )
         return facts
 
-    def _refunds_of(self, conn: Connection, ids: list[int]) -> dict[int, list[RefundRecord]]:
+    def _refunds_of(
+        self, conn: Connection, store: _Store, ids: list[int]
+    ) -> dict[int, list[RefundRecord]]:
         """Every stored Refund of the transactions, by transaction id, oldest RefundId first."""
         table = self._tables.get(REFUND) or self._entity_table(conn, REFUND, ID_FIELDS[REFUND])
         if not table.exists or "OriginalTransactionId" not in table.by_field:
             return {}
-        sql_table = table.table()
         fields = [
             "RefundId",
             "OriginalTransactionId",
@@ -1129,19 +1608,171 @@ class LuminateSqlSink(Sink[LuminateSqlOptions]):
             "Payment.Amount",
         ]
         present = [f for f in fields if f in table.by_field]
-        columns = [sql_table.c[table.by_field[f]] for f in present]
-        original = sql_table.c[table.by_field["OriginalTransactionId"]]
+        columns = [table.by_field[f] for f in present]
+        decoders = [store.codec.decode[table.columns[c].kind] for c in columns]
         found: dict[int, list[RefundRecord]] = {}
-        for chunk in _chunks(ids):
-            select = (
-                sa.select(*columns)
-                .where(original.in_(chunk))
-                .order_by(sql_table.c[table.id_column])
-            )
-            for row in conn.execute(select):
-                record = RefundRecord.from_fields(dict(zip(present, row, strict=True)))
-                found.setdefault(record.transaction_id, []).append(record)
+        rows = store.select(
+            table.table(),
+            columns,
+            table.by_field["OriginalTransactionId"],
+            ids,
+            order_by=table.id_column,
+        )
+        for row in rows:
+            values = {f: decode(v) for f, decode, v in zip(present, decoders, row, strict=True)}
+            record = RefundRecord.from_fields(values)
+            found.setdefault(record.transaction_id, []).append(record)
         return found
+
+
+def _in_range(store: _Store, table: sa.Table, column: str, keys: list[Any]) -> list[Any]:
+    """The integer ids that may be in ``table`` (between its smallest and largest id); other
+    ids as they are."""
+    if not keys or not all(type(k) is int for k in keys):
+        return keys
+    low, high = store.key_range(table, column)
+    if low is None or high is None:
+        return []
+    if not (isinstance(low, int) and isinstance(high, int)):
+        return keys
+    return [k for k in keys if low <= k <= high]
+
+
+@dataclass(slots=True)
+class _InHand:
+    """An entity table's rows as the batch left them (stored form; None: removed), for the
+    ids in ``known`` — what the refund state needs without reading them back."""
+
+    layout: _Layout
+    rows: dict[Any, tuple[Any, ...]]
+    known: set[Any]
+
+
+_Builder = Callable[[tuple[Any, ...]], tuple[Any, ...]]
+
+
+class _Layout:
+    """The columns of an entity table, in order, and how a change's row is assembled.
+
+    A row is built by one ``itemgetter`` over ``base + values + own``: ``base`` the stored (or
+    blank) row, ``values`` the change's stored values in its field order, ``own`` the sink's
+    own columns (id, luminate_deleted, luminate_deleted_at, full_refund_amount)."""
+
+    def __init__(self, table: _EntityTable, financial: bool) -> None:
+        self.names = list(table.columns)
+        self.width = len(self.names)
+        self.kinds = [table.columns[n].kind for n in self.names]
+        self.position = {name: k for k, name in enumerate(self.names)}
+        self.deleted = self.position[DELETED]
+        own = [table.id_column, DELETED, DELETED_AT]
+        if financial and FULL_REFUND in self.position:
+            own.append(FULL_REFUND)
+        self._own = {name: slot for slot, name in enumerate(own)}
+        self._builders: dict[tuple[str, ...], Callable[[tuple[Any, ...]], tuple[Any, ...]]] = {}
+
+    def builder(self, columns: list[str]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+        """The row of a change carrying ``columns`` (in that order)."""
+        key = tuple(columns)
+        build = self._builders.get(key)
+        if build is None:
+            carried = {name: k for k, name in enumerate(columns)}
+            values_at = self.width
+            own_at = self.width + len(columns)
+            picks = [
+                own_at + self._own[name]
+                if name in self._own
+                else values_at + carried[name]
+                if name in carried
+                else k
+                for k, name in enumerate(self.names)
+            ]
+            build = self._builders[key] = itemgetter(*picks)  # width >= 3: a tuple
+        return build
+
+    def blank(self, codec: _Codec) -> tuple[Any, ...]:
+        row: list[Any] = [None] * self.width
+        row[self.deleted] = codec.one("boolean", False)
+        return tuple(row)
+
+    def comparer(self, codec: _Codec) -> Callable[[tuple[Any, ...], tuple[Any, ...]], bool]:
+        """Whether two rows hold the same values: their stored forms equal, or (for the kinds
+        whose stored form is not canonical) their values."""
+        loose = [k for k, kind in enumerate(self.kinds) if kind not in codec.exact]
+        if not loose:
+            return operator.eq
+        strict = [k for k in range(self.width) if k not in loose]
+        strict_part = itemgetter(*strict) if strict else None
+        decoders = [(k, codec.decode[self.kinds[k]]) for k in loose]
+
+        def same(new: tuple[Any, ...], old: tuple[Any, ...]) -> bool:
+            if new == old:
+                return True
+            if strict_part is not None and strict_part(new) != strict_part(old):
+                return False
+            for k, decode in decoders:
+                a, b = new[k], old[k]
+                if a != b:
+                    try:
+                        if decode(a) != decode(b):
+                            return False
+                    except (ValueError, ArithmeticError):
+                        return False
+            return True
+
+        return same
+
+
+_STATE_KINDS: Final[dict[str, str]] = {
+    "transaction_id": "integer",
+    "transaction_type": "text",
+    "original_amount": "decimal",
+    "current_amount": "decimal",
+    "online_refund_count": "integer",
+    "online_refunds": "decimal",
+    "online_partial_refunds": "decimal",
+    "inferred_offline_refunds": "decimal",
+    "full_refund_amount": "decimal",
+    "full_refund_online": "boolean",
+    "status": "text",
+    "last_refund_date": "datetime",
+    "warnings": "text",
+    "computed_at": "datetime",
+}
+
+
+_STATE_FIELDS: Final = attrgetter(
+    "transaction_id",
+    "transaction_type",
+    "original_amount",
+    "current_amount",
+    "online_refund_count",
+    "online_refunds",
+    "online_partial_refunds",
+    "inferred_offline_refunds",
+    "full_refund_amount",
+    "full_refund_online",
+    "status",
+    "last_refund_date",
+    "warnings",
+)
+
+
+def _state_rows(
+    codec: _Codec, states: list[RefundState], kinds: list[str | None], now: datetime
+) -> list[tuple[Any, ...]]:
+    """The refund state rows in stored form, in the table's column order, converted column
+    by column; ``kinds`` are the transaction types the batch knows (used when the state has
+    none)."""
+    columns: list[Any] = list(zip(*map(_STATE_FIELDS, states), strict=True))
+    columns[1] = [own or batch for own, batch in zip(columns[1], kinds, strict=True)]
+    columns[10] = [status.value for status in columns[10]]
+    columns[12] = ["; ".join(warnings) or None for warnings in columns[12]]
+    columns.append([now] * len(states))
+    stored = [
+        codec.encode(kind, values)[0]
+        for kind, values in zip(_STATE_KINDS.values(), columns, strict=True)
+    ]
+    return list(zip(*stored, strict=True))
 
 
 def _facts_from_state(row: Mapping[str, Any] | None) -> TransactionFacts | None:
@@ -1158,22 +1789,3 @@ def _facts_from_state(row: Mapping[str, Any] | None) -> TransactionFacts | None:
         deleted=True,
         transaction_type=row["transaction_type"],
     )
-
-
-def _state_row(state: RefundState, kind: str | None, now: datetime) -> dict[str, Any]:
-    return {
-        "transaction_id": state.transaction_id,
-        "transaction_type": state.transaction_type or kind,
-        "original_amount": state.original_amount,
-        "current_amount": state.current_amount,
-        "online_refund_count": state.online_refund_count,
-        "online_refunds": state.online_refunds,
-        "online_partial_refunds": state.online_partial_refunds,
-        "inferred_offline_refunds": state.inferred_offline_refunds,
-        "full_refund_amount": state.full_refund_amount,
-        "full_refund_online": state.full_refund_online,
-        "status": state.status.value,
-        "last_refund_date": state.last_refund_date,
-        "warnings": "; ".join(state.warnings) or None,
-        "computed_at": now,
-    }
