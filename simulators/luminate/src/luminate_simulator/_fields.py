@@ -97,7 +97,8 @@ def project(
             continue
         sub = selection[definition.name]
         value = record.get(definition.name)
-        if isinstance(value, Mapping) and definition.children is not None:
+        # dict first: the abstract Mapping check is slow and this runs for every field served.
+        if definition.children is not None and (type(value) is dict or isinstance(value, Mapping)):
             out[definition.name] = project(
                 definition.children, value, sub if sub is not None else _everything(definition)
             )
