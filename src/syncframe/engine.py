@@ -45,7 +45,7 @@ from syncframe.components import (
 from syncframe.config.models import RetryConfig
 from syncframe.config.resolved import LoadedConfig, ResolvedComponent, ResolvedFlow
 from syncframe.host import Host
-from syncframe.http import LimitedTransport
+from syncframe.http import NO_DELAY, LimitedTransport
 from syncframe.mapping import FieldMapping, MappingError
 from syncframe.records import Change
 from syncframe.retry import call_with_retries, is_transient, wait_for
@@ -352,7 +352,8 @@ class Engine:
                 transport = self._transports.get(connection.name)
                 if transport is None:
                     inner = self._transport or httpx.AsyncHTTPTransport(
-                        limits=httpx.Limits(max_connections=connection.config.max_concurrency)
+                        limits=httpx.Limits(max_connections=connection.config.max_concurrency),
+                        socket_options=NO_DELAY,
                     )
                     transport = LimitedTransport(
                         inner,

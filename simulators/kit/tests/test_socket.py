@@ -127,3 +127,26 @@ def test_a_taken_port_is_a_clear_error(served: RunningServer, ledger: LedgerSimu
     port = int(served.base_url.rsplit(":", 1)[1])
     with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}"):
         serve_in_thread(ledger, port=port)
+
+
+def test_connections_answer_without_nagle_delays() -> None:
+    """The listening socket has TCP_NODELAY, which accepted connections inherit: uvicorn writes
+    a response's headers and body separately, and with Nagle's algorithm every answer would wait
+    for the client's delayed ACK (40 ms on Linux)."""
+    import socket
+
+    from syncframe_simulators.server import bind_socket
+
+    sock = bind_socket("127.0.0.1", 0)
+    try:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        sock.listen()
+        client = socket.create_connection(sock.getsockname()[:2])
+        accepted, _ = sock.accept()
+        try:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        finally:
+            accepted.close()
+            client.close()
+    finally:
+        sock.close()
