@@ -58,7 +58,7 @@ def quiet_simulated_disconnects() -> None:
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening-ready TCP socket on ``host:port`` (``port`` 0: a free one).
+    """A listening TCP socket on ``host:port`` (``port`` 0: a free one), for uvicorn to serve.
 
     Raises ``OSError`` with the address in the message when it cannot be bound.
     """
@@ -71,6 +71,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
         # client's delayed ACK — 40 ms on every answer.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
+        # Listening from here on: a client that got the URL (printed before uvicorn's loop
+        # starts) waits in the backlog instead of being refused.
+        sock.listen(128)
     except OSError as exc:
         sock.close()
         raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
