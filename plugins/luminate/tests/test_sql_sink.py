@@ -594,3 +594,14 @@ async def test_a_row_the_database_refuses_is_rejected_alone(build: Build, tmp_pa
     assert [tuple(r) for r in rows] == [(2001001, "1.00"), (2001002, "2.00")]
     assert state_row(tmp_path, 2001001)["current_amount"] == "1.00"  # as stored, not 666
     assert state_row(tmp_path, 2001002)["current_amount"] == "2.00"
+
+
+async def test_refunds_are_indexed_by_their_transaction(build: Build, tmp_path: Path) -> None:
+    """Each batch finds the refunds of the gifts it touched: by an index, not a scan."""
+    write = Writer(build())
+    await write(donation(2001001, "50.00"), refund(3001, 2001001, "5.00", before="50.00"))
+    with db(tmp_path) as conn:
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM luminate_refund WHERE OriginalTransactionId = 1"
+        ).fetchall()
+    assert any("ix_luminate_refund_original_transaction" in str(tuple(row)) for row in plan), plan

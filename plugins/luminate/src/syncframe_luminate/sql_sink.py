@@ -1107,15 +1107,23 @@ class LuminateSqlSink(Sink[LuminateSqlOptions]):
         """Create the table or add its planned columns, and record them in the catalogue."""
         if not table.added:
             return
+        quote = conn.dialect.identifier_preparer.quote
         if not table.exists:
             table.table().create(conn)
             table.exists = True
         else:
-            quote = conn.dialect.identifier_preparer.quote
             for column in table.added:
                 ddl = _TYPES[column.kind]().compile(dialect=conn.dialect)
                 conn.exec_driver_sql(
                     f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {ddl}"
+                )
+        for column in table.added:
+            if column.field == "OriginalTransactionId":
+                # Every batch looks up the refunds of the gifts it touched by this column.
+                index = f"ix_{table.name}_original_transaction"
+                conn.exec_driver_sql(
+                    f"CREATE INDEX IF NOT EXISTS {quote(index)} "
+                    f"ON {quote(table.name)} ({quote(column.name)})"
                 )
         conn.execute(
             sa.insert(self._catalogue),
