@@ -328,7 +328,8 @@ async def test_refunds_are_queried_for_partially_and_fully_refunded_transactions
         refunds={2001002: [refund], 2000500: [full]},
         now=END,
     )
-    batches, _ = await read_all(source(fake), None, 10)
+    # The sync starts at END: these gifts (no PaymentDate known) may have older refunds.
+    batches, _ = await read_all(source(fake, first_window_start=END), None, 10)
     changes = handed(batches)
     assert [(c.entity, c.key, c.operation.value) for c in changes] == [
         ("Donation", "2001001", "insert"),
@@ -353,8 +354,35 @@ async def test_refunds_are_queried_for_partially_and_fully_refunded_transactions
 async def test_refunds_are_not_queried_when_switched_off() -> None:
     inserts = donations(1, **{"Payment.OriginalAmount": Decimal("25.00")})
     fake = FakeLuminate(pages={("Donation", "inserts"): inserts}, refunds={}, now=END)
-    await read_all(source(fake, query_refunds=False), None, 10)
+    await read_all(source(fake, query_refunds=False, first_window_start=END), None, 10)
     assert fake.count("query") == 0
+
+
+async def test_refunds_are_not_queried_when_the_sync_starts_at_the_beginning() -> None:
+    """Every online refund then comes once through the Refund inserts of its window."""
+    inserts = donations(1, **{"Payment.OriginalAmount": Decimal("25.00")})
+    fake = FakeLuminate(pages={("Donation", "inserts"): inserts}, refunds={}, now=END)
+    await read_all(source(fake), None, 10)
+    assert fake.count("query") == 0
+
+
+async def test_only_refunds_older_than_the_first_window_are_taken_from_the_query() -> None:
+    start = END - timedelta(minutes=30)
+    paid_before = donations(1, **{"Payment.OriginalAmount": Decimal("25.00")})
+    paid_before[0]["Payment.PaymentDate"] = start - timedelta(days=2)
+    paid_after = donations(1, first=2001500, **{"Payment.OriginalAmount": Decimal("9.00")})
+    paid_after[0]["Payment.PaymentDate"] = start + timedelta(minutes=1)
+    old = {"RefundId": 3001, "OriginalTransactionId": 2001001, "RefundDate": start - timedelta(1)}
+    new = {"RefundId": 3002, "OriginalTransactionId": 2001001, "RefundDate": start}
+    fake = FakeLuminate(
+        pages={("Donation", "inserts"): paid_before + paid_after},
+        refunds={2001001: [old, new], 2001500: []},
+        now=END,
+    )
+    batches, _ = await read_all(source(fake, first_window_start=start), None, 10)
+    changes = [(c.entity, c.key) for c in handed(batches)]
+    assert changes == [("Refund", "3001"), ("Donation", "2001001"), ("Donation", "2001500")]
+    assert fake.count("query") == 1  # the gift paid after the start has no older refunds
 
 
 async def test_a_batch_never_holds_more_than_batch_size_changes() -> None:
