@@ -61,7 +61,7 @@ connection = "luminate"
 {source_extra}
 
 [flows.{db_flow}.sink]
-type = "luminate_sql"
+type = "{db_sink}"
 url = "sqlite:///luminate.db"
 
 [flows.{files_flow}]
@@ -74,7 +74,7 @@ connection = "luminate"
 associated = false
 
 [flows.{files_flow}.sink]
-type = "luminate_files"
+type = "{files_sink}"
 folder = "outbox"
 format = "csv"
 """
@@ -87,6 +87,8 @@ def flow_file(
     page_size: int = 200,
     batch_size: int = 100,
     source_extra: str = "",
+    db_sink: str = "luminate_sql",
+    files_sink: str = "luminate_files",
 ) -> Path:
     """Write the test's flow file (and the .env with the password) into ``folder``."""
     path = folder / "flows.toml"
@@ -99,6 +101,8 @@ def flow_file(
             source_extra=source_extra,
             db_flow=DB_FLOW,
             files_flow=FILES_FLOW,
+            db_sink=db_sink,
+            files_sink=files_sink,
         ),
         encoding="utf-8",
     )
