@@ -180,27 +180,14 @@ def build_directory(existing: int, seed: int) -> Any:
     The values go through a CSV round trip first, so every record owns its strings as it would
     after being loaded from real data (shared string objects would flatter the memory figures).
     """
-    from luminate_simulator.constituents import ConstituentDirectory
+    from luminate_simulator.constituents import UPLOAD_COLUMNS, ConstituentDirectory
 
     from syncframe.clock import ManualClock
 
     rng = random.Random(seed)
     directory = ConstituentDirectory(ManualClock(), first_cons_id=FIRST_CONS_ID)
-    columns = (
-        "MEMBER_ID",
-        "PRIMARY_EMAIL",
-        "FIRST_NAME",
-        "MIDDLE_NAME",
-        "LAST_NAME",
-        "HOME_STREET1",
-        "HOME_STREET2",
-        "HOME_CITY",
-        "HOME_STATEPROV",
-        "HOME_ZIP",
-        "HOME_COUNTRY",
-        "HOME_PHONE",
-        "ACCEPTS_EMAIL",
-    )
+    # Every upload column but the ids the directory assigns or that the rows leave out.
+    columns = tuple(c for c in UPLOAD_COLUMNS if c not in ("CONS_ID", "USER_NAME"))
     chunk = 10_000
     for first in range(0, existing, chunk):
         text = io.StringIO()

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from luminate_simulator.constituents import ConstituentDirectory
+from luminate_simulator.services import ApiUser, WebServices
 from lxml import etree
+
+from syncframe.clock import ManualClock
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 TNS = "urn:soap.convio.com"
@@ -19,9 +24,37 @@ API_USER = "sync-api"
 API_PASSWORD = "s3cret-Pa55"
 
 
+#: Where the simulator clock starts in the service-level tests.
+START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def services(clock: ManualClock) -> WebServices:
+    """A site with two API users (each sees the other's changes, not its own)."""
+    web = WebServices(clock, ConstituentDirectory(clock))
+    web.add_api_user("sync-api", "s3cret")
+    web.add_api_user("other-api", "s3cret")
+    return web
+
+
+@pytest.fixture
+def user(services: WebServices) -> ApiUser:
+    return services.session_user(services.login("sync-api", "s3cret"))
+
+
+@pytest.fixture
+def other(services: WebServices) -> ApiUser:
+    return services.session_user(services.login("other-api", "s3cret"))
 
 
 @dataclass

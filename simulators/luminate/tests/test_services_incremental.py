@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from luminate_simulator.changelog import ChangeLog
-from luminate_simulator.constituents import ConstituentDirectory
 from luminate_simulator.services import (
     DEFAULT_PARTITION_ID,
     ApiUser,
@@ -21,29 +20,6 @@ from syncframe.clock import ManualClock
 START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 ALL = DEFAULT_PARTITION_ID
 IDS = ["ConsId", "PrimaryEmail"]
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(START)
-
-
-@pytest.fixture
-def services(clock: ManualClock) -> WebServices:
-    web = WebServices(clock, ConstituentDirectory(clock))
-    web.add_api_user("sync-api", "s3cret")
-    web.add_api_user("other-api", "s3cret")
-    return web
-
-
-@pytest.fixture
-def user(services: WebServices) -> ApiUser:
-    return services.session_user(services.login("sync-api", "s3cret"))
-
-
-@pytest.fixture
-def other(services: WebServices) -> ApiUser:
-    return services.session_user(services.login("other-api", "s3cret"))
 
 
 def emails(
