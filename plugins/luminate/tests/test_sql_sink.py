@@ -295,7 +295,7 @@ async def test_typed_columns(build: Build, tmp_path: Path) -> None:
     # Read back through the sink's table definitions, the values are typed again.
     sink = build()
     with sink.engine.connect() as conn:
-        table = sink._entity_table(conn, "Donation", "TransactionId").table()
+        table = sink.store._entity_table(conn, "Donation", "TransactionId").table()
         typed = conn.execute(sa.select(table)).mappings().one()
     assert typed["Payment_Amount"] == D("12.30")
     assert typed["Payment_ModifyDate"] == T0
@@ -469,7 +469,7 @@ async def test_a_failing_batch_leaves_nothing(
     def boom(*args: Any) -> None:
         raise RuntimeError("died while recomputing")
 
-    monkeypatch.setattr(sink, "_recompute_refund_state", boom)
+    monkeypatch.setattr(sink.store, "_recompute_refund_state", boom)
     change = donation(2001002, "2.00")
     change.fields["NewField"] = "x"  # a new column: its ALTER must roll back too
     with pytest.raises(RuntimeError):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -33,7 +33,6 @@ from syncframe.components import (
     WritePlan,
 )
 from syncframe.records import Change, Operation
-from syncframe_luminate.client import LuminateClient, RecordResult
 from syncframe_luminate.errors import InvalidRecord
 from syncframe_luminate.settings import LuminateSettings
 from syncframe_luminate.types import (
@@ -42,6 +41,11 @@ from syncframe_luminate.types import (
     MAX_WRITE_RECORDS,
     TRANSACTION_TYPES,
 )
+
+if TYPE_CHECKING:
+    # The client (zeep, lxml) is imported when a sink is built, not when the plugin loads:
+    # every `syncframe` command loads the plugins.
+    from syncframe_luminate.client import LuminateClient, RecordResult
 
 __all__ = ["ConstituentLookup", "ConstituentSink", "ConstituentSinkOptions", "client_for"]
 
@@ -53,6 +57,8 @@ MATCH_FIELDS: Final = LOOKUP_FIELDS
 
 def client_for(context: ComponentContext) -> LuminateClient:
     """A web-services client on the engine's HTTP client for the component's connection."""
+    from syncframe_luminate.client import LuminateClient
+
     settings = context.connection
     if not isinstance(settings, LuminateSettings):
         raise PermanentError(f"connection {context.connection_name!r} is not a Luminate Online one")

@@ -12,17 +12,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 import typer
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import exc
-from sqlalchemy.engine import make_url
 
 from syncframe.cli import UserError, console, guarded
 from syncframe.components import PermanentError
 from syncframe_luminate.reconciler import RefundStatus
-from syncframe_luminate.sql_sink import make_engine, redact, refund_state_table
+
+# SQLAlchemy and the sink's table definitions are imported when the command runs: the group is
+# added to every `syncframe` command line, which must start quickly.
 
 __all__ = ["build_group", "register"]
 
@@ -73,6 +72,11 @@ def build_group() -> typer.Typer:
 
 def _url(db_url: str) -> str:
     """A URL from what was typed: a URL as it is, anything else a SQLite file that must exist."""
+    from sqlalchemy import exc
+    from sqlalchemy.engine import make_url
+
+    from syncframe_luminate._sql_store import redact
+
     if "://" not in db_url:
         path = Path(db_url).expanduser()
         if not path.is_file():
@@ -97,6 +101,11 @@ def show_refunds(
     table_prefix: str,
 ) -> None:
     """Print the rows of the refund state table that match."""
+    import sqlalchemy as sa
+    from sqlalchemy import exc
+
+    from syncframe_luminate._sql_store import make_engine, redact, refund_state_table
+
     url = _url(db_url)
     where = redact(url)
     table = refund_state_table(sa.MetaData(), table_prefix)
