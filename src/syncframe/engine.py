@@ -60,6 +60,7 @@ from syncframe.state.base import (
     RunRecord,
     StateStore,
 )
+from syncframe.webhooks import WebhookSource, event_outcomes
 
 __all__ = [
     "ComponentCheck",
@@ -164,6 +165,8 @@ class _FlowRuntime:
     sink_system: str
     sink_entity: str | None
     position: Any = None  # the sink's position as last committed or reported
+    # Webhook flows answer each delivery with its events' outcomes: record them on the inbox.
+    change_ids: bool = False
 
 
 class Engine:
@@ -328,6 +331,13 @@ class Engine:
                 results.append(result)
         return results
 
+    def build_source(self, flow: str, stack: AsyncExitStack) -> Source[Any]:
+        """The source of ``flow``, built outside a run (``syncframe serve`` checks webhook
+        deliveries with it); ``stack`` closes it."""
+        resolved = self._flow(flow)
+        source: Source[Any] = self._build(resolved.source, resolved, None, stack)
+        return source
+
     # ---- building ----------------------------------------------------------------------------
     def _flow(self, name: str) -> ResolvedFlow:
         try:
@@ -395,9 +405,10 @@ class Engine:
 
         sink_system = flow.sink.connection_name
         keep_ledger = sink_system in self._read_systems
+        source = self._build(flow.source, flow, run_id, stack)
         return _FlowRuntime(
             flow=flow,
-            source=self._build(flow.source, flow, run_id, stack),
+            source=source,
             sink=self._build(flow.sink, flow, run_id, stack),
             filters=[self._build(c, flow, run_id, stack) for c in flow.filters],
             guards=[self._build(c, flow, run_id, stack) for c in flow.loop_guards],
@@ -409,6 +420,7 @@ class Engine:
             keep_links=keep_ledger or bool(flow.matchers),
             sink_system=sink_system,
             sink_entity=getattr(flow.sink.options, "entity", None),
+            change_ids=isinstance(source, WebhookSource),
         )
 
     # ---- running -----------------------------------------------------------------------------
@@ -464,6 +476,9 @@ class Engine:
             raise
         finally:
             summary.seconds = time.perf_counter() - started
+            # A long-lived process (syncframe serve) runs flows again and again: what this run
+            # left behind must be collectable.
+            gc.unfreeze()
             if not dry_run:
                 with _shielded():
                     self.state.finish_run(
@@ -765,6 +780,10 @@ class Engine:
         else:
             failures = batch_counts[Outcome.REJECTED] + batch_counts[Outcome.FAILED]
             self._commit(rt, info, changes, mapped, full, cursor, seq, move_cursor, failures)
+            if rt.change_ids:
+                # After the commit: a crash in between leaves the events unsettled (the serve
+                # app then says they were read), never settled for a batch that did not land.
+                self.state.inbox_settle(rt.flow.name, event_outcomes(changes, full))
             if move_cursor:
                 await rt.source.acknowledged(cursor)
             for guard in rt.guards:

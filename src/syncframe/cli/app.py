@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from rich.logging import RichHandler
 
-from syncframe.cli.commands import check, config, demo, history, plugins, run
+from syncframe.cli.commands import check, config, demo, history, plugins, run, serve
 from syncframe.cli.errors import EXIT_USAGE
 from syncframe.cli.output import err_console, print_error
 from syncframe.host import Host
@@ -133,7 +133,7 @@ def build_app(host: Host | None = None) -> typer.Typer:
         # Tests run many commands in one process: do not leave a handler on a closed stream.
         ctx.call_on_close(lambda: logging.getLogger().removeHandler(handler))
 
-    for module in (plugins, config, check, run, history, demo):
+    for module in (plugins, config, check, run, serve, history, demo):
         module.register(app, host)
     host.add_commands(app)
     return app

@@ -7,7 +7,7 @@ transaction, so a crash leaves either all of it or none of it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -16,6 +16,7 @@ __all__ = [
     "BatchCommit",
     "Checkpoint",
     "FailedRecord",
+    "InboxEvent",
     "Inflight",
     "LedgerEntry",
     "Link",
@@ -106,6 +107,24 @@ class FailedRecord:
     status: str = "open"  # open | resolved
     first_failed_at: datetime | None = None
     last_failed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEvent:
+    """One event a webhook delivered to a flow, kept until its flow has read it.
+
+    ``seq`` orders the events of every flow (a flow's source cursor is the last ``seq`` it read);
+    ``event_id`` is the sender's id, unique per flow, so a redelivery is recognised;
+    ``outcome``/``reason`` are what became of it, once its flow ran (``None`` before).
+    """
+
+    seq: int
+    flow: str
+    event_id: str
+    payload: Any
+    received_at: datetime
+    outcome: str | None = None
+    reason: str | None = None
 
 
 @dataclass(slots=True)
@@ -226,4 +245,28 @@ class StateStore(Protocol):
 
     def get_failed(self, ids: Sequence[int]) -> list[FailedRecord]:
         """Failed records by id."""
+        ...
+
+    # ---- webhook inbox -------------------------------------------------------------------
+    def inbox_add(self, flow: str, events: Sequence[tuple[str, Any]]) -> list[InboxEvent]:
+        """Store ``(event_id, payload)`` events delivered to ``flow`` in one transaction; an
+        event id the flow already has is not stored again. Returns each event as stored (the
+        earlier copy, with its outcome, for a redelivery), in the order given."""
+        ...
+
+    def inbox_read(self, flow: str, after: int, limit: int) -> list[InboxEvent]:
+        """Up to ``limit`` events of ``flow`` with ``seq > after``, oldest first."""
+        ...
+
+    def inbox_get(self, flow: str, event_ids: Sequence[str]) -> dict[str, InboxEvent]:
+        """The stored events of ``flow`` with these ids."""
+        ...
+
+    def inbox_settle(self, flow: str, outcomes: Mapping[str, tuple[str, str | None]]) -> None:
+        """Record what became of events: ``{event_id: (outcome, reason)}``."""
+        ...
+
+    def inbox_prune(self, flow: str, before: datetime, upto_seq: int) -> int:
+        """Forget events of ``flow`` received before ``before`` with ``seq <= upto_seq`` (read
+        by the flow); returns how many. Their ids are no longer recognised as redeliveries."""
         ...

@@ -148,6 +148,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX failed_by_status ON failed_records (status, flow, first_failed_at)",
         ),
     ),
+    Migration(
+        3,
+        "webhook inbox: events delivered to push-driven flows, de-duplicated by event id",
+        (
+            """
+            CREATE TABLE inbox (
+                seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+                flow        TEXT NOT NULL,
+                event_id    TEXT NOT NULL,
+                payload     TEXT NOT NULL,  -- JSON
+                received_at TEXT NOT NULL,
+                outcome     TEXT,
+                reason      TEXT,
+                UNIQUE (flow, event_id)
+            )
+            """,
+            "CREATE INDEX inbox_by_flow ON inbox (flow, seq)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

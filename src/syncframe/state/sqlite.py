@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -35,6 +35,7 @@ from syncframe.state.base import (
     BatchCommit,
     Checkpoint,
     FailedRecord,
+    InboxEvent,
     Inflight,
     LedgerEntry,
     Link,
@@ -649,6 +650,74 @@ class SQLiteStateStore:
             ).fetchall()
         by_id = {row[0]: _failed_record(row) for row in rows}
         return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
+
+    # ---- webhook inbox -----------------------------------------------------------------------
+
+    def inbox_add(self, flow: str, events: Sequence[tuple[str, Any]]) -> list[InboxEvent]:
+        """Store delivered events, once per event id; see the protocol."""
+        now = self._now()
+        with self._transaction() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO inbox (flow, event_id, payload, received_at)"
+                " VALUES (?, ?, ?, ?)",
+                [(flow, event_id, _dump(payload), now) for event_id, payload in events],
+            )
+            stored = self._inbox_rows(conn, flow, [event_id for event_id, _ in events])
+        return [stored[event_id] for event_id, _ in events]
+
+    def inbox_read(self, flow: str, after: int, limit: int) -> list[InboxEvent]:
+        """Events of ``flow`` after ``seq``, oldest first."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_INBOX_COLUMNS} FROM inbox WHERE flow = ? AND seq > ?"
+                " ORDER BY seq LIMIT ?",
+                (flow, after, limit),
+            ).fetchall()
+        return [_inbox_event(row) for row in rows]
+
+    def inbox_get(self, flow: str, event_ids: Sequence[str]) -> dict[str, InboxEvent]:
+        """Stored events by id."""
+        with self._connection() as conn:
+            return self._inbox_rows(conn, flow, event_ids)
+
+    @staticmethod
+    def _inbox_rows(
+        conn: sqlite3.Connection, flow: str, event_ids: Sequence[str]
+    ) -> dict[str, InboxEvent]:
+        if not event_ids:
+            return {}
+        rows = conn.execute(
+            f"SELECT {_INBOX_COLUMNS} FROM inbox WHERE flow = ?"
+            " AND event_id IN (SELECT value FROM json_each(?))",
+            (flow, _dump(list(event_ids))),
+        ).fetchall()
+        return {row[2]: _inbox_event(row) for row in rows}
+
+    def inbox_settle(self, flow: str, outcomes: Mapping[str, tuple[str, str | None]]) -> None:
+        """Record events' outcomes."""
+        if not outcomes:
+            return
+        with self._transaction() as conn:
+            conn.executemany(
+                "UPDATE inbox SET outcome = ?, reason = ? WHERE flow = ? AND event_id = ?",
+                [(o, r, flow, event_id) for event_id, (o, r) in outcomes.items()],
+            )
+
+    def inbox_prune(self, flow: str, before: datetime, upto_seq: int) -> int:
+        """Forget old events the flow has read."""
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "DELETE FROM inbox WHERE flow = ? AND received_at < ? AND seq <= ?",
+                (flow, _ts(before), upto_seq),
+            )
+            return cursor.rowcount
+
+
+_INBOX_COLUMNS = "seq, flow, event_id, payload, received_at, outcome, reason"
+
+
+def _inbox_event(row: Sequence[Any]) -> InboxEvent:
+    return InboxEvent(row[0], row[1], row[2], _load(row[3]), _dt(row[4]), row[5], row[6])
 
 
 # ---- helpers -------------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Legacy RaiseDonors <-> Virtuous CRM+ contact sync for syncframe."""

@@ -1,0 +1,1 @@
+"""Registers syncframe-simulator-mailchimp with syncframe (entry point ``mailchimp_simulator``)."""

@@ -1,0 +1,1 @@
+"""Legacy RaiseDonors simulator: donors, channels, gifts, recent activity and the Virtuous integration settings."""

@@ -1,0 +1,1 @@
+"""Registers syncframe-simulator-raisedonors with syncframe (entry point ``raisedonors_simulator``)."""

@@ -1,0 +1,1 @@
+"""Registers syncframe-simulator-salesforce with syncframe (entry point ``salesforce_simulator``)."""

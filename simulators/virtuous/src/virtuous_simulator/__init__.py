@@ -1,0 +1,1 @@
+"""Virtuous CRM+ simulator: contacts, users and tokens, the Gift and Contact Import Tool, webhooks."""

@@ -1,0 +1,1 @@
+"""Registers syncframe-simulator-virtuous with syncframe (entry point ``virtuous_simulator``)."""
