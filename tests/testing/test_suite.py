@@ -140,6 +140,48 @@ class TestBrokenConnectors:
         assert "Put it in BatchResult.reasons" in run.output
 
 
+HOOKS_MODULE = """\
+from syncframe.testing import WebhookSourceConformance
+from toy_notes import NotesConformanceBase, push_notes
+
+
+class TestNotes(NotesConformanceBase, WebhookSourceConformance):
+    source_type = {source!r}
+
+    async def push_changes(self, simulator, count, url, transport):
+        return await push_notes(simulator, count, url, transport)
+"""
+
+
+class TestWebhookSources:
+    """The webhook part of the suite: the conforming toy passes, each broken one fails."""
+
+    def run(self, pytester: pytest.Pytester, source: str) -> SuiteRun:
+        pytester.makepyfile(toy_notes=TOY.read_text(encoding="utf-8"))
+        pytester.makepyfile(test_hooks_conformance=HOOKS_MODULE.format(source=source))
+        run = SuiteRun(pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rf"))
+        assert "errors" not in run.outcomes, run.output
+        return run
+
+    def test_a_conforming_webhook_source_passes(self, pytester: pytest.Pytester) -> None:
+        run = self.run(pytester, "toy_note_hooks")
+
+        assert run.failed == set(), run.output
+        assert run.outcomes == {"passed": 8}, run.output
+
+    def test_a_source_that_trusts_unsigned_deliveries(self, pytester: pytest.Pytester) -> None:
+        run = self.run(pytester, "toy_note_hooks_trusting")
+
+        assert run.failed == {"test_a_forged_delivery_is_refused"}, run.output
+        assert "a delivery altered after signing got 200" in run.output
+
+    def test_a_source_whose_event_ids_change(self, pytester: pytest.Pytester) -> None:
+        run = self.run(pytester, "toy_note_hooks_unstable")
+
+        assert run.failed == {"test_a_redelivery_is_not_read_twice"}, run.output
+        assert "redeliveries were read again" in run.output
+
+
 class TestIncompleteSubclass:
     """A connector test that leaves out what the suite needs is told what to add."""
 

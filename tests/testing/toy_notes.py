@@ -21,6 +21,8 @@ the test suite.
 
 from __future__ import annotations
 
+import hmac
+import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, ClassVar
 
@@ -47,6 +49,7 @@ from syncframe import (
     hookimpl,
 )
 from syncframe.http import raise_for_status
+from syncframe.webhooks import InboxEvent, WebhookDelivery, WebhookRefused, WebhookSource
 
 TOKEN = "notes-token-0a1b2c"
 
@@ -292,6 +295,74 @@ class BrittleSink(NotesSink):
     brittle = True
 
 
+class NoteHooks(WebhookSource[NoOptions]):
+    """Notes the service pushes: ``{"id", "ref", "text"}`` signed with
+    ``X-Notes-Signature: hex(HMAC-SHA256(token, body))`` (see :func:`push_notes`)."""
+
+    system = "notes"
+    entity = "note"
+
+    async def check(self) -> None:
+        await NotesClient(self.context).call("GET", "/ping", "ping")
+
+    def accept(self, delivery: WebhookDelivery) -> list[tuple[str, Any]]:
+        settings = self.context.connection
+        assert isinstance(settings, NotesSettings)
+        wanted = hmac.new(settings.token.get_secret_value().encode(), delivery.body, "sha256")
+        if not hmac.compare_digest(
+            delivery.headers.get("x-notes-signature", ""), wanted.hexdigest()
+        ):
+            raise WebhookRefused(401, "X-Notes-Signature does not match the body")
+        note = json.loads(delivery.body)
+        return [(f"note-{note['id']}", note)]
+
+    def changes_of(self, event: InboxEvent) -> list[Change]:
+        note = event.payload
+        return [
+            Change(
+                "notes",
+                "note",
+                {"id": str(note["id"])},
+                Operation.UPDATE,
+                {"ref": note["ref"], "text": note["text"]},
+                change_id=event.event_id,
+            )
+        ]
+
+
+class TrustingNoteHooks(NoteHooks):
+    """Broken: takes any delivery, signed or not."""
+
+    def accept(self, delivery: WebhookDelivery) -> list[tuple[str, Any]]:
+        note = json.loads(delivery.body)
+        return [(f"note-{note['id']}", note)]
+
+
+class UnstableNoteHooks(NoteHooks):
+    """Broken: names each delivery anew, so a redelivery looks like a new event."""
+
+    deliveries = 0
+
+    def accept(self, delivery: WebhookDelivery) -> list[tuple[str, Any]]:
+        [(event_id, note)] = super().accept(delivery)
+        UnstableNoteHooks.deliveries += 1
+        return [(f"{event_id}-{UnstableNoteHooks.deliveries}", note)]
+
+
+async def push_notes(
+    simulator: NotesSimulator, count: int, url: str, transport: httpx.AsyncBaseTransport
+) -> list[str]:
+    """Add ``count`` notes and deliver one signed webhook per note to ``url``."""
+    start = len(simulator.notes)
+    notes = [simulator.add(f"ref-{start + n}", f"note {n}") for n in range(count)]
+    async with httpx.AsyncClient(transport=transport) as client:
+        for note in notes:
+            body = json.dumps({"id": note["id"], "ref": note["ref"], "text": note["text"]})
+            signature = hmac.new(TOKEN.encode(), body.encode(), "sha256").hexdigest()
+            await client.post(url, content=body, headers={"X-Notes-Signature": signature})
+    return [str(note["id"]) for note in notes]
+
+
 class NotesPlugin:
     """The toy plugin: the Notes system, its components (good and broken) and its simulator."""
 
@@ -306,6 +377,9 @@ class NotesPlugin:
         register("toy_notes", NotesSource)
         register("toy_notes_forgetful", ForgetfulSource)
         register("toy_notes_brittle", BrittleSource)
+        register("toy_note_hooks", NoteHooks)
+        register("toy_note_hooks_trusting", TrustingNoteHooks)
+        register("toy_note_hooks_unstable", UnstableNoteHooks)
 
     @hookimpl
     def syncframe_register_sinks(self, register: Any) -> None:

@@ -2,7 +2,8 @@
 
 In the spirit of singer_sdk's standard tests and Airbyte's acceptance tests: a connector's test
 module subclasses :class:`SourceConformance`, :class:`SinkConformance` or both, says which
-plugin, system, source and sink it tests, how to seed its simulator and how to read back what
+plugin, system, source and sink it tests (a webhook source subclasses
+:class:`WebhookSourceConformance`), how to seed its simulator and how to read back what
 landed there, and inherits tests that each run real flows through the engine against the
 simulator: settings validate, the connection check, reading from empty, an incremental read
 resuming from its cursor, idempotent writes (twice, and after a stop between write and commit),
@@ -29,6 +30,7 @@ from syncframe.testing._suite import (
     RejectedRecord,
     SinkConformance,
     SourceConformance,
+    WebhookSourceConformance,
 )
 
 __all__ = [
@@ -48,4 +50,5 @@ __all__ = [
     "SimulatorLike",
     "SinkConformance",
     "SourceConformance",
+    "WebhookSourceConformance",
 ]

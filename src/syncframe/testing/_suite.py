@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
+import httpx
 import pytest
 from pydantic import SecretBytes, SecretStr
 
@@ -33,6 +34,7 @@ __all__ = [
     "RejectedRecord",
     "SinkConformance",
     "SourceConformance",
+    "WebhookSourceConformance",
 ]
 
 #: Seconds of Retry-After the 429 of the transient-fault tests asks for.
@@ -600,3 +602,112 @@ class SinkConformance(ConnectorConformance):
             f"(expected it to contain {bad.reason!r}). Put it in BatchResult.reasons."
         )
         await self._assert_each_once(conformance, list(good), "around the rejected record")
+
+
+class _RecordingTransport(httpx.AsyncBaseTransport):
+    """Passes requests on and keeps each one with the status it got, for redelivering."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.sent: list[tuple[httpx.Request, bytes, int]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        response = await self.inner.handle_async_request(request)
+        self.sent.append((request, body, response.status_code))
+        return response
+
+
+class WebhookSourceConformance(ConnectorConformance):
+    """A webhook source: pushed changes read once, a redelivery not read twice, a forged
+    delivery refused.
+
+    Set ``source_type`` (and ``source_options``) and define ``push_changes(simulator, count,
+    url, transport)``: make ``count`` records change in the simulator (each test starts from an
+    empty one) and have it deliver its webhooks for them to ``url`` through ``transport`` (an
+    ``httpx`` transport to syncframe's serve app: register the webhook with the simulator, or
+    set the simulator's delivery transport to it, and deliver); return the keys the source
+    reports the changes under (``Change.key``). It may be a coroutine.
+    """
+
+    source_type: ClassVar[str] = ""
+    source_options: ClassVar[Mapping[str, Any]] = {}
+
+    def push_changes(
+        self, simulator: Any, count: int, url: str, transport: httpx.AsyncBaseTransport
+    ) -> Sequence[str] | Awaitable[Sequence[str]]:
+        """Change ``count`` records in ``simulator`` and deliver their webhooks to ``url``."""
+        pytest.fail(f"{type(self).__name__} must define push_changes(simulator, count, ...)")
+
+    def _source_table(self) -> dict[str, Any] | None:
+        if not self.source_type:
+            pytest.fail(f"{type(self).__name__} must set source_type")
+        return {"type": self.source_type, **self.source_options}
+
+    async def _push(
+        self, conformance: ConformanceHarness, engine: Any, count: int
+    ) -> tuple[list[str], _RecordingTransport]:
+        from syncframe.serve import service_app
+
+        transport = _RecordingTransport(httpx.ASGITransport(app=service_app(engine)))
+        url = f"http://syncframe.serve/webhooks/{READ_FLOW}"
+        keys = await _maybe(self.push_changes(conformance.simulator, count, url, transport))
+        keys = [str(k) for k in keys]
+        assert len(keys) == count, f"push_changes returned {len(keys)} keys for {count} records"
+        assert transport.sent, f"push_changes delivered nothing to {url}"
+        return keys, transport
+
+    @pytest.mark.anyio
+    async def test_pushed_changes_are_read_once(self, conformance: ConformanceHarness) -> None:
+        """Changes the simulator delivers are stored, read and handed on, each once."""
+        settings = self.connection_settings(conformance.simulator)
+        with conformance.engine(settings) as engine:
+            keys, transport = await self._push(conformance, engine, 3)
+
+        refused = [(r.url.path, status) for r, _, status in transport.sent if status >= 300]
+        assert not refused, f"syncframe refused deliveries of the simulator: {refused}"
+        read = [change.key for change in conformance.take_captured()]
+        assert Counter(read) == Counter(keys), (
+            f"the deliveries gave {sorted(read)}, not each of the pushed {sorted(keys)} once"
+        )
+
+    @pytest.mark.anyio
+    async def test_a_redelivery_is_not_read_twice(self, conformance: ConformanceHarness) -> None:
+        """The same deliveries sent again are answered 200 and nothing is read again."""
+        settings = self.connection_settings(conformance.simulator)
+        with conformance.engine(settings) as engine:
+            keys, transport = await self._push(conformance, engine, 2)
+            first = [change.key for change in conformance.take_captured()]
+            async with httpx.AsyncClient(transport=transport) as client:
+                for request, body, _ in list(transport.sent):
+                    again = await client.request(
+                        request.method, request.url, headers=request.headers, content=body
+                    )
+                    assert again.status_code == 200, (
+                        f"a redelivery got {again.status_code}: {again.text}"
+                    )
+
+        assert Counter(first) == Counter(keys)
+        twice = [change.key for change in conformance.take_captured()]
+        assert twice == [], f"redeliveries were read again: {twice}"
+
+    @pytest.mark.anyio
+    async def test_a_forged_delivery_is_refused(self, conformance: ConformanceHarness) -> None:
+        """A delivery whose body was altered after signing is refused and nothing is kept."""
+        settings = self.connection_settings(conformance.simulator)
+        with conformance.engine(settings) as engine:
+            _, transport = await self._push(conformance, engine, 1)
+            conformance.take_captured()
+            stored = len(conformance.state.inbox_read(READ_FLOW, 0, 1_000_000))
+            request, body, _ = transport.sent[0]
+            forged = body.replace(b"}", b' , "forged": true}', 1) if b"}" in body else body + b"x"
+            async with httpx.AsyncClient(transport=transport) as client:
+                answer = await client.request(
+                    request.method, request.url, headers=request.headers, content=forged
+                )
+
+        assert 400 <= answer.status_code < 500, (
+            f"a delivery altered after signing got {answer.status_code}: {answer.text}"
+        )
+        assert len(conformance.state.inbox_read(READ_FLOW, 0, 1_000_000)) == stored
+        assert conformance.take_captured() == []
