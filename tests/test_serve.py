@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -292,3 +293,23 @@ async def test_a_retry_from_the_command_line_settles_the_event_for_later_redeliv
     assert again.status_code == 200
     assert again.json()["events"][0]["outcome"] == "created"
     assert applied(engine) == [("e1", "created")]
+
+
+async def test_deliveries_arriving_together_share_runs(
+    engine: Engine, client: httpx.AsyncClient
+) -> None:
+    control(engine, write_delay=0.01)  # the sink is slow: deliveries pile up behind a run
+    answers: list[httpx.Response] = []
+
+    async def send(n: int) -> None:
+        answers.append(await deliver(client, event(f"e{n}", str(n), name=f"P{n}")))
+
+    async with anyio.create_task_group() as tg:
+        for n in range(20):
+            tg.start_soon(send, n)
+
+    assert sorted(a.status_code for a in answers) == [200] * 20
+    assert len(store(engine).records("person")) == 20
+    assert sorted(applied(engine)) == sorted((f"e{n}", "created") for n in range(20))
+    runs = engine.state.list_runs(flow="contacts", limit=100)
+    assert len(runs) < 20

@@ -171,12 +171,16 @@ class FlowService:
             if failed:
                 await self.retry(flow, failed)
         error: str | None = None
-        if any(e.outcome is None for e in state.inbox_get(flow, ids).values()):
-            report = await self.run(flow)
-            if report.summary.status != "succeeded":
-                error = report.summary.error or report.summary.status
-            else:
-                self._settle_read(flow, source, ids)
+        async with self._lock(flow):
+            # Deliveries that waited for a run of the flow often find their events read by it:
+            # many deliveries at once make few runs.
+            if any(e.outcome is None for e in state.inbox_get(flow, ids).values()):
+                report = await self.engine.run_flow(flow)
+                self._settled(flow, report)
+                if report.summary.status != "succeeded":
+                    error = report.summary.error or report.summary.status
+                else:
+                    self._settle_read(flow, source, ids)
         now = state.inbox_get(flow, ids)
         answer = [
             {"event_id": i, "outcome": now[i].outcome or "pending", "reason": now[i].reason}
