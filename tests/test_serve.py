@@ -313,3 +313,11 @@ async def test_deliveries_arriving_together_share_runs(
     assert sorted(applied(engine)) == sorted((f"e{n}", "created") for n in range(20))
     runs = engine.state.list_runs(flow="contacts", limit=100)
     assert len(runs) < 20
+
+
+async def test_a_get_checks_the_webhook_url_as_mailchimp_does(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/webhooks/contacts")).json() == {
+        "flow": "contacts",
+        "accepts": "POST",
+    }
+    assert (await client.get("/webhooks/polled")).status_code == 404

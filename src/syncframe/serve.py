@@ -19,7 +19,8 @@ Answer to a delivery: ``{"flow", "events": [{"event_id", "outcome", "reason"}]}`
   after every retry): the event stays in the inbox and the next delivery, scheduled run or retry
   picks it up;
 - **401/400** when the source refused the delivery (bad signature, unreadable body), **404** for
-  an unknown flow or one that does not take webhooks.
+  an unknown flow or one that does not take webhooks. A GET of a webhook URL answers 200 (senders
+  such as Mailchimp check a URL that way before saving it).
 """
 
 from __future__ import annotations
@@ -250,6 +251,11 @@ def service_app(engine: Engine, *, schedules: bool = False) -> Starlette:
 
     async def webhook(request: Request) -> Response:
         flow = request.path_params["flow"]
+        if request.method in ("GET", "HEAD"):
+            # Senders check a URL before saving it as a webhook (Mailchimp sends a GET).
+            if flow in service.webhook_flows():
+                return JSONResponse({"flow": flow, "accepts": "POST"})
+            return JSONResponse({"error": f"no flow {flow!r} takes webhooks here"}, 404)
         delivery = WebhookDelivery(
             method=request.method,
             path=request.url.path,
@@ -285,7 +291,7 @@ def service_app(engine: Engine, *, schedules: bool = False) -> Starlette:
     app = Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
-            Route("/webhooks/{flow}", webhook, methods=["POST"]),
+            Route("/webhooks/{flow}", webhook, methods=["GET", "HEAD", "POST"]),
         ],
         lifespan=lifespan,
     )
