@@ -1,0 +1,1 @@
+"""SmartSYNC-style transactional flows for syncframe (Raiser's Edge NXT, Mailchimp, Salesforce)."""
