@@ -14,8 +14,10 @@ Settings > Integrations > Virtuous CRM+ Sync):
 
 Each ``DonorCreated``, ``DonorUpdated`` and ``GiftCreated`` item becomes one change carrying
 the donor as it was right after (``raisedonors_models.DONOR_FIELDS``; a gift also
-``GIFT_FIELDS``), with ``Origin(system="raisedonors", channel=...)`` naming how the edit was
-made: ``admin_portal``, ``donor_portal``, ``api`` or ``gift``. A ``DonorUpdated`` whose changes
+``GIFT_FIELDS``; a ``DonorUpdated`` only the fields the edit changed, plus who the donor is,
+so a stale copy of the rest never overwrites what changed on the Virtuous side meanwhile), with
+``Origin(system="raisedonors", channel=...)`` naming how the edit was made: ``admin_portal``,
+``donor_portal``, ``api`` or ``gift``. A ``DonorUpdated`` whose changes
 touch no synced field (a second, non-primary address, say) is not a change of anything the sync
 carries and is passed over. Which channels flow is not the source's business but the filter's,
 so that a run's history shows each API edit as FILTERED with the reason.
@@ -46,6 +48,7 @@ from syncframe.components import (
 from syncframe.records import Change, Operation, Origin
 from syncframe_raisedonors_virtuous.raisedonors_client import RaiseDonorsClient, client_for
 from syncframe_raisedonors_virtuous.raisedonors_models import (
+    ADDRESS_FIELDS,
     Activity,
     IntegrationSettings,
     donor_fields,
@@ -118,6 +121,38 @@ def channel_of(feed_channel: str) -> str:
 
 def _touches_synced_field(changes: dict[str, Any]) -> bool:
     return any(_SEGMENT.split(name, 1)[0].lower() in _SYNCED_CHANGES for name in changes)
+
+
+#: The change fields each changed donor property of the feed stands for.
+_FIELDS_OF_CHANGE: Final[dict[str, tuple[str, ...]]] = {
+    "firstname": ("first_name",),
+    "lastname": ("last_name",),
+    "organizationname": ("organization_name",),
+    "isorganization": ("organization_name", "first_name", "last_name"),
+    "email": ("email",),
+    "phone": ("phone",),
+    "primaryphone": ("phone",),
+    **{
+        name: ADDRESS_FIELDS
+        for name in ("primaryaddress", "address1", "address2", "city", "state", "postalcode")
+    },
+    "country": ADDRESS_FIELDS,
+}
+#: Always sent: who the donor is, so the other side finds the contact and keeps its type.
+_IDENTITY_FIELDS: Final = ("donor_id", "is_organization", "virtuous_contact_id")
+
+
+def _changed_fields(fields: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """Of a donor's change fields, those an edit changed (and the identity fields).
+
+    An edit sends what it changed, not the whole donor: the other side may have changed other
+    fields since (an NCOA move applied in Virtuous between this edit and the daily batch), and
+    a stale copy of them must not overwrite it.
+    """
+    wanted = set(_IDENTITY_FIELDS)
+    for name in changes:
+        wanted.update(_FIELDS_OF_CHANGE.get(_SEGMENT.split(name, 1)[0].lower(), ()))
+    return {name: value for name, value in fields.items() if name in wanted}
 
 
 def _cursor_of(cursor: JSONValue | None) -> int:
@@ -226,6 +261,8 @@ class ActivitySource(Source[NoOptions]):
                 log.warning("activity %d: donor %d no longer exists", item.id, item.donor_id)
                 return None
         fields = donor_fields(donor)
+        if item.type == "DonorUpdated" and item.changes:
+            fields = _changed_fields(fields, item.changes)
         keys: dict[str, Any] = {"donor_id": str(donor.id)}
         if entity == GIFT:
             if item.gift is None:
