@@ -186,6 +186,17 @@ class RaiseDonorsClient:
         )
         return self._read(response, ActivityPage, what)
 
+    async def donor_activity(self, donor_id: int, take: int = 500) -> ActivityPage:
+        """The oldest ``take`` activity items of one donor (the donor overview's history)."""
+        what = f"reading the recent activity of donor {donor_id}"
+        response = await self._call(
+            "GET",
+            "/api/Activity/list",
+            what,
+            params={"SinceId": 0, "Take": take, "DonorId": donor_id},
+        )
+        return self._read(response, ActivityPage, what)
+
     async def donor(self, donor_id: int) -> Donor | None:
         """Donor ``donor_id``, or ``None`` if there is none."""
         what = f"reading donor {donor_id}"

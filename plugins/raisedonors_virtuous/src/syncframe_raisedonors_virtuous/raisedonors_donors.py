@@ -359,6 +359,12 @@ class DonorSink(Sink[DonorSinkOptions]):
                 reason=f"{what}: donor {donor_id} does not exist in Legacy RaiseDonors"
                 + (" (any more)" if matched else ""),
             )
+        kept = await self._kept_fields(change, donor_id)
+        if kept:
+            # Left out, so left as the donor has it.
+            wanted = DonorChangeFields.model_validate(
+                {k: v for k, v in change.fields.items() if k not in kept}
+            )
         plan = _update_plan(current, wanted)
         if plan.email_ignored:
             log.warning(
@@ -382,6 +388,50 @@ class DonorSink(Sink[DonorSinkOptions]):
         updated = await self.client.update_donor(donor_id, body)
         self._learn(updated)
         return _Applied(Outcome.UPDATED, updated.id)
+
+    async def _kept_fields(self, change: Change, donor_id: int) -> set[str]:
+        """The fields of ``change`` not to write: those the other system did not change.
+
+        A Virtuous webhook carries the whole contact, not what changed, so a field that differs
+        from the donor may be one the donor changed since (an admin's edit waiting for the daily
+        batch to Virtuous, or waiting in Virtuous's import tool). The last values seen from the
+        other system for this donor (the loop-guard ledger: what syncframe last wrote here from
+        it) tell which fields it really changed: a field with the same value as then is kept as
+        the donor has it. Before anything was seen from the other system for this donor, the
+        fields RaiseDonors' portals changed since contact sync was switched on are kept instead
+        (RaiseDonors' edit is on its way to Virtuous).
+        """
+        if change.origin is None or change.origin.system == SYSTEM:
+            return set()
+        entries = self.context.state.ledger_get(
+            self.context.connection_name, self.options.entity, [str(donor_id)]
+        )
+        seen = entries.get(str(donor_id))
+        if seen is not None and seen.source_system == change.system:
+            kept = {
+                name
+                for name in _MERGED_FIELDS
+                if name in change.fields
+                and name in seen.values
+                and _same_value(name, change.fields[name], seen.values[name])
+            }
+            return _whole_address(kept)
+        settings = await self.client.integration_settings()
+        since = settings.contact_sync_enabled_at
+        edited: set[str] = set()
+        for item in (await self.client.donor_activity(donor_id)).items:
+            if item.channel in _PORTALS and (since is None or item.occurred_at >= since):
+                edited.update(_fields_of_changes(item.changes))
+        kept = {name for name in edited if name in change.fields}
+        if kept:
+            log.info(
+                "donor %d: %s changed in RaiseDonors and not yet seen in Virtuous: kept as the "
+                "donor has it (%s)",
+                donor_id,
+                ", ".join(sorted(kept)),
+                change.describe(),
+            )
+        return kept
 
     async def _create(self, change: Change, wanted: DonorChangeFields, dry_run: bool) -> _Applied:
         what = change.describe()
@@ -459,6 +509,52 @@ class DonorSink(Sink[DonorSinkOptions]):
     def remember(self, donor: Donor) -> None:
         """A donor the lookup just read, for the write of the same batch."""
         self._fresh[donor.id] = donor
+
+
+#: Fields a Virtuous change may leave as the donor has them (see ``DonorSink._kept_fields``).
+_MERGED_FIELDS: Final[tuple[str, ...]] = (
+    "first_name",
+    "last_name",
+    "organization_name",
+    "phone",
+    *ADDRESS_FIELDS,
+)
+_PORTALS: Final = frozenset({"AdminPortal", "DonorPortal"})
+
+
+def _same_value(name: str, a: Any, b: Any) -> bool:
+    if name == "phone":
+        return _same_phone(_text_of(a), _text_of(b))
+    return _same_text(_text_of(a), _text_of(b))
+
+
+def _whole_address(kept: set[str]) -> set[str]:
+    """An address moves as a whole: its fields are kept together or not at all."""
+    if all(name in kept for name in ADDRESS_FIELDS):
+        return kept
+    return kept - set(ADDRESS_FIELDS)
+
+
+_CHANGE_NAMES: Final[dict[str, tuple[str, ...]]] = {
+    "firstname": ("first_name",),
+    "lastname": ("last_name",),
+    "organizationname": ("organization_name",),
+    "phone": ("phone",),
+    "primaryphone": ("phone",),
+    **{
+        key: ADDRESS_FIELDS
+        for key in ("primaryaddress", "address1", "address2", "city", "state", "postalcode")
+    },
+    "country": ADDRESS_FIELDS,
+}
+
+
+def _fields_of_changes(changes: dict[str, Any]) -> set[str]:
+    """The change fields an activity item's ``changes`` touched."""
+    touched: set[str] = set()
+    for name in changes:
+        touched.update(_CHANGE_NAMES.get(re.split(r"[.\[]", name, maxsplit=1)[0].lower(), ()))
+    return touched
 
 
 def _text_of(value: Any) -> str | None:
