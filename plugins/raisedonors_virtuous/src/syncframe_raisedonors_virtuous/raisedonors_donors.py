@@ -69,6 +69,7 @@ from syncframe_raisedonors_virtuous.raisedonors_client import (
 from syncframe_raisedonors_virtuous.raisedonors_models import (
     ADDRESS_FIELDS,
     Donor,
+    IntegrationSettings,
     donor_fields,
 )
 
@@ -235,6 +236,8 @@ class DonorSink(Sink[DonorSinkOptions]):
         self._by_contact: dict[str, set[int]] | None = None
         #: Donors the lookup just read, reused by the write of the same batch.
         self._fresh: dict[int, Donor] = {}
+        #: The integration settings, read once a run when first needed.
+        self._settings: IntegrationSettings | None = None
 
     async def check(self) -> None:
         """Sign in and read a page of one donor: the address and the API client work."""
@@ -416,8 +419,9 @@ class DonorSink(Sink[DonorSinkOptions]):
                 and _same_value(name, change.fields[name], seen.values[name])
             }
             return _whole_address(kept)
-        settings = await self.client.integration_settings()
-        since = settings.contact_sync_enabled_at
+        if self._settings is None:
+            self._settings = await self.client.integration_settings()
+        since = self._settings.contact_sync_enabled_at
         edited: set[str] = set()
         for item in (await self.client.donor_activity(donor_id)).items:
             if item.channel in _PORTALS and (since is None or item.occurred_at >= since):
