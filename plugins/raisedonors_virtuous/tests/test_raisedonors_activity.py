@@ -92,20 +92,26 @@ async def test_each_item_becomes_a_change_with_the_synced_fields(
     assert ada.origin == Origin("raisedonors", channel="admin_portal")
     assert ada.occurred_at == edited_at
     assert ada.change_id == "raisedonors-activity-1"
-    # An edit carries what it changed (and who the donor is), not a copy of the rest.
+    # The whole donor, and which fields the edit changed (all the import sends).
     assert ada.fields == {
         "donor_id": ADA_ID,
         "is_organization": False,
+        "first_name": "Ada",
         "last_name": "King",
+        "organization_name": None,
+        "email": "ada@example.org",
         "phone": "(512) 555-0199",
+        "address1": "12 Oak St",
+        "address2": "Apt 4",
+        "city": "Austin",
+        "state": "TX",
+        "postal_code": "78701",
+        "country": "US",
         "virtuous_contact_id": None,
+        "changed_fields": ["last_name", "phone"],
     }
-    assert list(fund.fields) == [
-        "donor_id",
-        "is_organization",
-        "organization_name",
-        "virtuous_contact_id",
-    ]
+    assert list(fund.fields) == [*DONOR_FIELDS, "changed_fields"]
+    assert fund.fields["changed_fields"] == ["organization_name"]
     assert fund.origin == Origin("raisedonors", channel="donor_portal")
     assert fund.fields["is_organization"] is True
     assert fund.fields["organization_name"] == "Hope Fund of Austin"

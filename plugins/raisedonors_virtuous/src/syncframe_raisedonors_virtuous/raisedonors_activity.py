@@ -14,8 +14,9 @@ Settings > Integrations > Virtuous CRM+ Sync):
 
 Each ``DonorCreated``, ``DonorUpdated`` and ``GiftCreated`` item becomes one change carrying
 the donor as it was right after (``raisedonors_models.DONOR_FIELDS``; a gift also
-``GIFT_FIELDS``; a ``DonorUpdated`` only the fields the edit changed, plus who the donor is,
-so a stale copy of the rest never overwrites what changed on the Virtuous side meanwhile), with
+``GIFT_FIELDS``; a ``DonorUpdated`` also ``changed_fields``, the fields the edit changed, which
+are all the Virtuous import sends, so a stale copy of the rest never overwrites what changed on
+the Virtuous side meanwhile), with
 ``Origin(system="raisedonors", channel=...)`` naming how the edit was made: ``admin_portal``,
 ``donor_portal``, ``api`` or ``gift``. A ``DonorUpdated`` whose changes
 touch no synced field (a second, non-primary address, say) is not a change of anything the sync
@@ -49,6 +50,7 @@ from syncframe.records import Change, Operation, Origin
 from syncframe_raisedonors_virtuous.raisedonors_client import RaiseDonorsClient, client_for
 from syncframe_raisedonors_virtuous.raisedonors_models import (
     ADDRESS_FIELDS,
+    DONOR_FIELDS,
     Activity,
     IntegrationSettings,
     donor_fields,
@@ -138,21 +140,21 @@ _FIELDS_OF_CHANGE: Final[dict[str, tuple[str, ...]]] = {
     },
     "country": ADDRESS_FIELDS,
 }
-#: Always sent: who the donor is, so the other side finds the contact and keeps its type.
-_IDENTITY_FIELDS: Final = ("donor_id", "is_organization", "virtuous_contact_id")
 
 
-def _changed_fields(fields: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """Of a donor's change fields, those an edit changed (and the identity fields).
+def _changed_fields(changes: dict[str, Any]) -> list[str]:
+    """The change fields an edit changed, in :data:`DONOR_FIELDS` order.
 
-    An edit sends what it changed, not the whole donor: the other side may have changed other
-    fields since (an NCOA move applied in Virtuous between this edit and the daily batch), and
-    a stale copy of them must not overwrite it.
+    The change carries the whole donor (what the loop guard remembers as written, so a later
+    edit of another field in Virtuous is not mistaken for an echo) and this list, from which
+    the Virtuous import sends only what the edit changed: the other fields may have changed in
+    Virtuous since (an NCOA move before the daily batch), and a stale copy must not overwrite
+    them.
     """
-    wanted = set(_IDENTITY_FIELDS)
+    wanted: set[str] = set()
     for name in changes:
         wanted.update(_FIELDS_OF_CHANGE.get(_SEGMENT.split(name, 1)[0].lower(), ()))
-    return {name: value for name, value in fields.items() if name in wanted}
+    return [name for name in DONOR_FIELDS if name in wanted]
 
 
 def _cursor_of(cursor: JSONValue | None) -> int:
@@ -262,7 +264,7 @@ class ActivitySource(Source[NoOptions]):
                 return None
         fields = donor_fields(donor)
         if item.type == "DonorUpdated" and item.changes:
-            fields = _changed_fields(fields, item.changes)
+            fields["changed_fields"] = _changed_fields(item.changes)
         keys: dict[str, Any] = {"donor_id": str(donor.id)}
         if entity == GIFT:
             if item.gift is None:

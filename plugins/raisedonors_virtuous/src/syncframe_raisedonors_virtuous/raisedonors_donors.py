@@ -402,7 +402,7 @@ class DonorSink(Sink[DonorSinkOptions]):
         it) tell which fields it really changed: a field with the same value as then is kept as
         the donor has it. Before anything was seen from the other system for this donor, the
         fields RaiseDonors' portals changed since contact sync was switched on are kept instead
-        (RaiseDonors' edit is on its way to Virtuous).
+        (RaiseDonors' edit is on its way to Virtuous); so are those a gift changed.
         """
         if change.origin is None or change.origin.system == SYSTEM:
             return set()
@@ -523,7 +523,8 @@ _MERGED_FIELDS: Final[tuple[str, ...]] = (
     "phone",
     *ADDRESS_FIELDS,
 )
-_PORTALS: Final = frozenset({"AdminPortal", "DonorPortal"})
+# Edits RaiseDonors sends to Virtuous: the portals', and a gift's (its billing address and phone).
+_PORTALS: Final = frozenset({"AdminPortal", "DonorPortal", "Gift"})
 
 
 def _same_value(name: str, a: Any, b: Any) -> bool:

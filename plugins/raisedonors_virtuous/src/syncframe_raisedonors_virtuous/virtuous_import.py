@@ -107,6 +107,9 @@ class ImportRecord(BaseModel):
     country: str | None = None
     virtuous_contact_id: str | None = None
     reference_source: str | None = None
+    # The fields an edit changed (the RaiseDonors source lists them): only those are sent, so a
+    # copy of the others never overwrites what changed in Virtuous before the import ran.
+    changed_fields: list[str] | None = None
     gift_id: str | None = None
     amount: Decimal | None = None
     gift_date: date | None = None
@@ -215,6 +218,29 @@ def _describe(exc: ValidationError) -> str:
         else:
             problems.append(f"field {where!r}: {error['msg'].removeprefix('Value error, ')}")
     return "; ".join(problems)
+
+
+#: What a contact transaction always carries: who the contact is.
+_IDENTITY: Final = frozenset(
+    {"donor_id", "is_organization", "contact_type", "virtuous_contact_id", "reference_source"}
+)
+_ADDRESS: Final = ("address1", "address2", "city", "state", "postal_code", "country")
+
+
+def _only_changed(record: ImportRecord) -> ImportRecord:
+    """``record`` with only the fields its edit changed (an address goes whole)."""
+    changed = set(record.changed_fields or ())
+    if changed & set(_ADDRESS):
+        changed |= set(_ADDRESS)
+    if record.resolved_contact_type in ORGANIZATION_TYPES:
+        changed.discard("first_name")
+        changed.discard("last_name")
+    kept = {
+        name: getattr(record, name)
+        for name in type(record).model_fields
+        if name in _IDENTITY or name in changed
+    }
+    return ImportRecord.model_validate(kept)
 
 
 def contact_transaction(record: ImportRecord) -> dict[str, Any]:
@@ -346,6 +372,8 @@ class VirtuousImportSink(Sink[VirtuousImportOptions]):
             what = f"sending gift {record.gift_id} of donor {record.donor_id} to the import tool"
             created = True
         else:
+            if record.changed_fields is not None:
+                record = _only_changed(record)
             transaction = contact_transaction(record)
             what = f"sending donor {record.donor_id} to the import tool"
         if not dry_run:
