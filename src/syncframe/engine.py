@@ -451,9 +451,6 @@ class Engine:
                 RunRecord(run_id, flow.name, str(self.config.path), info.started_at, dry_run, kind)
             )
         started = time.perf_counter()
-        # What exists now lives for the whole run: keep the cyclic collector from rescanning it
-        # for every few thousand records created.
-        gc.freeze()
         try:
             async with AsyncExitStack() as stack:
                 runtime = self._runtime(flow, run_id, stack)
@@ -476,9 +473,7 @@ class Engine:
             raise
         finally:
             summary.seconds = time.perf_counter() - started
-            # A long-lived process (syncframe serve) runs flows again and again: what this run
-            # left behind must be collectable.
-            gc.unfreeze()
+            gc.unfreeze()  # frozen after the first batch (see _drive): collectable again
             if not dry_run:
                 with _shielded():
                     self.state.finish_run(
@@ -518,6 +513,13 @@ class Engine:
                 tg.start_soon(self._produce, rt, cursor, send)
                 async with receive:
                     async for batch in receive:
+                        if summary.batches == 1:
+                            # A long run: what exists now lives for the rest of it, so keep the
+                            # cyclic collector from rescanning it every few thousand records.
+                            # Not before the first batch is done: a long-lived process (syncframe
+                            # serve) makes many one-batch runs, and freezing at each would keep
+                            # their garbage from ever being collected.
+                            gc.freeze()
                         seq += 1
                         await self._process(
                             rt,
