@@ -110,7 +110,8 @@ def test_errors_reach_the_sdk_as_problem_json_text(client: Any) -> None:
 def test_eleven_simultaneous_sdk_calls_see_exactly_one_429(
     server: RunningServer, sim: MailchimpSimulator
 ) -> None:
-    sim.latency = 0.5
+    # Long enough that all 11 threads' requests overlap even on a busy machine.
+    sim.latency = 3.0
     statuses: list[int] = []
     barrier = threading.Barrier(11)
 
