@@ -67,11 +67,12 @@ def serve_simulators(contacts: int, serve_port: int, concurrency: int, info: Pat
     from syncframe_simulators import serve_in_thread
     from virtuous_simulator import VirtuousSimulator
 
-    from syncframe.clock import ManualClock
+    from syncframe.clock import ManualClock, SystemClock
     from tests.e2e.raisedonors_virtuous_linked import linked_organization
 
+    # RaiseDonors keeps real time, as syncframe serve does (its realm token is today's).
     clock = ManualClock(datetime(2026, 11, 23, 10, tzinfo=UTC))
-    raisedonors = RaiseDonorsSimulator(clock=clock, journal_size=100)
+    raisedonors = RaiseDonorsSimulator(clock=SystemClock(), journal_size=100)
     virtuous = VirtuousSimulator(
         clock=clock, journal_size=100, webhook_concurrency=concurrency, rate_limit_per_hour=10**9
     )

@@ -2,9 +2,9 @@
 linked, for tests and benchmarks that serve both simulators on real sockets.
 
 :func:`linked_organization` fills a fresh pair of simulators: the API client and the integration
-settings in RaiseDonors (contact sync on since :data:`ENABLED_AT`), the sync user and the webhook
-in Virtuous, and ``count`` donors each with its contact (same names, email, primary phone and
-address; ReferenceSource "Legacy RaiseDonors" + ReferenceId = donor id; the donor's
+settings in RaiseDonors (contact sync on since a day before its clock's now), the sync user and
+the webhook in Virtuous, and ``count`` donors each with its contact (same names, email, primary
+phone and address; ReferenceSource "Legacy RaiseDonors" + ReferenceId = donor id; the donor's
 ``virtuousContactId``). Everything is seeded: no activity item, no webhook event.
 :func:`flow_file` writes the example flow file pointed at the served simulators, and
 :data:`SECRETS` are the connection secrets for the environment.
@@ -12,7 +12,7 @@ address; ReferenceSource "Legacy RaiseDonors" + ReferenceId = donor id; the dono
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,6 @@ WEBHOOK_SECRET = "vc-webhook-secret-7c6b5a49"
 IMPORTER = "Dana Importer"
 WEBHOOK_FLOW = "virtuous_to_raisedonors"
 DAILY_FLOW = "raisedonors_to_virtuous"
-ENABLED_AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 FIRST_DONOR_ID = 100001
 
 #: The connection secrets, as the environment gives them.
@@ -110,7 +109,7 @@ def linked_organization(
             "integration": {
                 "authorizedUser": SYNC_USER,
                 "syncContacts": True,
-                "contactSyncEnabledAt": ENABLED_AT.isoformat(),
+                "contactSyncEnabledAt": (raisedonors.clock.now() - timedelta(days=1)).isoformat(),
             },
         }
     )
