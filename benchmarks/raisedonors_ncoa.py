@@ -43,8 +43,8 @@ sys.path.insert(0, str(REPO))
 from tests.e2e.raisedonors_virtuous_linked import (  # noqa: E402
     SECRETS,
     WEBHOOK_FLOW,
-    flow_file,
 )
+from tests.e2e.raisedonors_virtuous_world import flow_file  # noqa: E402
 
 DOC = REPO / "docs" / "performance.md"
 START, END = "<!-- raisedonors-ncoa:start -->", "<!-- raisedonors-ncoa:end -->"
@@ -142,7 +142,7 @@ def run(contacts: int, concurrency: int) -> dict[str, Any]:
                     raise SystemExit("the simulators did not start")
                 time.sleep(0.2)
             where = json.loads(info.read_text())
-            flow_file(folder, where["raisedonors"], where["virtuous"])
+            flow_file(folder, raisedonors_url=where["raisedonors"], virtuous_url=where["virtuous"])
             serve = subprocess.Popen(
                 [
                     sys.executable,

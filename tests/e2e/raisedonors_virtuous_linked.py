@@ -22,7 +22,6 @@ from virtuous_simulator import VirtuousSimulator
 from virtuous_simulator.contacts import ContactIn
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "raisedonors_virtuous" / "flows.toml"
 
 CLIENT_KEY, CLIENT_SECRET = "rd-sync-client", "rd-sync-secret-4f3e2d1c"
 SYNC_USER, SYNC_PASSWORD = "sync@example.org", "Sync-Pa55-9a8b"
@@ -114,19 +113,3 @@ def linked_organization(
         }
     )
     return pairs
-
-
-def flow_file(folder: Path, raisedonors_url: str, virtuous_url: str) -> Path:
-    """The example flow file, pointed at the simulators, written into ``folder``."""
-    text = EXAMPLE.read_text(encoding="utf-8")
-    text = text.replace(
-        'base_url = "https://api.raisedonors.com"', f'base_url = "{raisedonors_url}"'
-    )
-    text = text.replace(
-        'base_url = "https://api.virtuoussoftware.com"', f'base_url = "{virtuous_url}"'
-    )
-    assert raisedonors_url in text
-    assert virtuous_url in text
-    path = folder / "flows.toml"
-    path.write_text(text, encoding="utf-8")
-    return path

@@ -36,9 +36,9 @@ from tests.e2e.raisedonors_virtuous_linked import (
     REPO,
     SECRETS,
     WEBHOOK_FLOW,
-    flow_file,
     linked_organization,
 )
+from tests.e2e.raisedonors_virtuous_world import flow_file
 
 pytestmark = pytest.mark.slow
 
@@ -160,7 +160,7 @@ def test_kill_9_in_both_directions_then_a_rerun_applies_each_change_once(
         serve_in_thread(virtuous) as v_server,
     ):
         rd_url, v_url = rd_server.base_url, v_server.base_url
-        flow_file(tmp_path, rd_url, v_url)
+        flow_file(tmp_path, raisedonors_url=rd_url, virtuous_url=v_url)
         admin = stack.enter_context(httpx.Client(timeout=60))
         # In Virtuous: an NCOA run moves 160 contacts; an admin changes 40 emails.
         moves = ncoa_moves([c for _, c in moved], seed=11)

@@ -66,6 +66,7 @@ __all__ = [
     "ActivitySource",
     "EditChannelsFilter",
     "EditChannelsOptions",
+    "changed_fields",
     "channel_of",
 ]
 
@@ -142,7 +143,7 @@ _FIELDS_OF_CHANGE: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
-def _changed_fields(changes: dict[str, Any]) -> list[str]:
+def changed_fields(changes: dict[str, Any]) -> list[str]:
     """The change fields an edit changed, in :data:`DONOR_FIELDS` order.
 
     The change carries the whole donor (what the loop guard remembers as written, so a later
@@ -264,7 +265,7 @@ class ActivitySource(Source[NoOptions]):
                 return None
         fields = donor_fields(donor)
         if item.type == "DonorUpdated" and item.changes:
-            fields["changed_fields"] = _changed_fields(item.changes)
+            fields["changed_fields"] = changed_fields(item.changes)
         keys: dict[str, Any] = {"donor_id": str(donor.id)}
         if entity == GIFT:
             if item.gift is None:

@@ -58,7 +58,7 @@ from syncframe.components import (
     WritePlan,
 )
 from syncframe.records import Change, Operation
-from syncframe_raisedonors_virtuous.raisedonors_activity import DONOR, SYSTEM
+from syncframe_raisedonors_virtuous.raisedonors_activity import DONOR, SYSTEM, changed_fields
 from syncframe_raisedonors_virtuous.raisedonors_client import (
     AuthenticationRefused,
     DuplicateEmail,
@@ -425,7 +425,7 @@ class DonorSink(Sink[DonorSinkOptions]):
         edited: set[str] = set()
         for item in (await self.client.donor_activity(donor_id)).items:
             if item.channel in _PORTALS and (since is None or item.occurred_at >= since):
-                edited.update(_fields_of_changes(item.changes))
+                edited.update(changed_fields(item.changes))
         kept = {name for name in edited if name in change.fields}
         if kept:
             log.info(
@@ -538,28 +538,6 @@ def _whole_address(kept: set[str]) -> set[str]:
     if all(name in kept for name in ADDRESS_FIELDS):
         return kept
     return kept - set(ADDRESS_FIELDS)
-
-
-_CHANGE_NAMES: Final[dict[str, tuple[str, ...]]] = {
-    "firstname": ("first_name",),
-    "lastname": ("last_name",),
-    "organizationname": ("organization_name",),
-    "phone": ("phone",),
-    "primaryphone": ("phone",),
-    **{
-        key: ADDRESS_FIELDS
-        for key in ("primaryaddress", "address1", "address2", "city", "state", "postalcode")
-    },
-    "country": ADDRESS_FIELDS,
-}
-
-
-def _fields_of_changes(changes: dict[str, Any]) -> set[str]:
-    """The change fields an activity item's ``changes`` touched."""
-    touched: set[str] = set()
-    for name in changes:
-        touched.update(_CHANGE_NAMES.get(re.split(r"[.\[]", name, maxsplit=1)[0].lower(), ()))
-    return touched
 
 
 def _text_of(value: Any) -> str | None:
