@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -81,6 +82,12 @@ def test_ping_lists_members_merge_fields_and_tags(client: Any, sim: MailchimpSim
 
     member = sim.account.audiences[LIST].members[key]
     assert member.merge_fields == {"FNAME": "Jane", "LNAME": "Smith", "CONSID": "10042"}
+    # The server thread journals a request after its answer went out: wait for the last one.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any(
+        e.operation == "getListsIdMembers" for e in sim.journal.entries()
+    ):
+        time.sleep(0.01)
     # urllib3 may resend a GET when the server closed an idle keep-alive connection under load:
     # a request repeated back to back counts once.
     operations = [e.operation for e in sim.journal.entries()]
