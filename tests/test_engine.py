@@ -376,6 +376,52 @@ class TestDecisions:
         assert sorted(failed) == ["4", "5"]
         assert "2 records share it" in failed["5"].reason
 
+    async def test_step_log_keeps_each_records_way_through_the_flow(self, tmp_path: Path) -> None:
+        WORLD.records = [
+            {"id": "1", "name": "Ann", "email": "ann@example.org"},
+            {"id": "2", "name": "Vip", "email": "vip@example.org", "vip": "yes"},
+            {"id": "3", "name": "frozen", "email": "f@example.org"},
+            {"id": "6", "name": "Known", "email": "known@example.org"},
+        ]
+        WORLD.target = {"k": {"email": "known@example.org", "name": "Old"}}
+        tables = """
+        [[flows.people.filters]]
+        type = "no_vips"
+        [[flows.people.loop_guards]]
+        type = "frozen"
+        [[flows.people.matchers]]
+        type = "email"
+        """
+        engine = make_engine(tmp_path, batch_size=10, extra="step_log = true", tables=tables)
+        report = await engine.run_flow("people")
+        steps = {
+            r.record: [(s["step"], s["outcome"], s["detail"]) for s in r.steps or []]
+            for r in engine.state.run_outcomes(report.run_id)
+        }
+        read = "update people.person[id={}]: id, name, email"
+        assert steps["1"] == [
+            ("source", "read", read.format(1)),
+            ("filters[0]", "passed", None),
+            ("loop_guards[0]", "passed", None),
+            ("matchers[0]", "not found", None),
+            ("sink", "created", None),
+        ]
+        assert steps["2"] == [
+            ("source", "read", read.format(2) + ", vip"),
+            ("filters[0]", "filtered", "vip records stay out"),
+        ]
+        assert steps["3"][-1] == ("loop_guards[0]", "blocked", "frozen by test")
+        assert steps["6"][-2:] == [
+            ("matchers[0]", "match", "same email"),
+            ("sink", "updated", None),
+        ]
+
+    async def test_without_step_log_history_has_no_steps(self, tmp_path: Path) -> None:
+        WORLD.records = people(2)
+        engine = make_engine(tmp_path)
+        report = await engine.run_flow("people")
+        assert [r.steps for r in engine.state.run_outcomes(report.run_id)] == [None, None]
+
     async def test_mapping_renames_converts_and_rejects(self, tmp_path: Path) -> None:
         WORLD.records = [
             {"id": "1", "name": "  Ann  ", "email": "ANN@EXAMPLE.ORG"},

@@ -288,6 +288,7 @@ class MatchAction(StrEnum):
     MATCH = "match"
     CREATE = "create"
     REJECT = "reject"
+    SKIP = "skip"  # leave the change alone, with the reason (an update-only flow, say)
 
 
 @dataclass(frozen=True, slots=True)

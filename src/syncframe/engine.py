@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -337,6 +337,17 @@ class Engine:
         resolved = self._flow(flow)
         source: Source[Any] = self._build(resolved.source, resolved, None, stack)
         return source
+
+    def build_sink(self, flow: str, stack: AsyncExitStack) -> Sink[Any]:
+        """The sink of ``flow``, built outside a run (one-off tools such as an alignment write
+        through it); ``stack`` closes it. Open it with its committed position first."""
+        resolved = self._flow(flow)
+        sink: Sink[Any] = self._build(resolved.sink, resolved, None, stack)
+        return sink
+
+    def mapping_of(self, flow: str) -> FieldMapping:
+        """The field mapping of ``flow`` (the identity when it has none)."""
+        return FieldMapping(self._flow(flow).config.mapping, self._converters)
 
     # ---- building ----------------------------------------------------------------------------
     def _flow(self, name: str) -> ResolvedFlow:
@@ -666,8 +677,10 @@ class Engine:
         outcomes: list[Outcome | None] = [None] * n
         reasons: dict[int, str] = {}
         pending = list(range(n))  # indexes still on their way to the sink
+        # Each record's way through the flow, kept only when the flow asks (step_log).
+        trail = _StepLog(flow, changes) if flow.config.step_log else None
 
-        for flt in rt.filters:
+        for k, flt in enumerate(rt.filters):
             still = []
             for i in pending:
                 why = flt.reason_to_drop(changes[i])
@@ -675,9 +688,11 @@ class Engine:
                     still.append(i)
                 else:
                     outcomes[i], reasons[i] = Outcome.FILTERED, why
+            if trail is not None:
+                trail.screened(flow.filters[k].step, pending, reasons, Outcome.FILTERED, outcomes)
             pending = still
 
-        for guard in rt.guards:
+        for k, guard in enumerate(rt.guards):
             if not pending:
                 break
             verdicts = await guard.screen([changes[i] for i in pending])
@@ -687,6 +702,10 @@ class Engine:
                     still.append(i)
                 else:
                     outcomes[i], reasons[i] = Outcome.BLOCKED, verdict.reason
+            if trail is not None:
+                trail.screened(
+                    flow.loop_guards[k].step, pending, reasons, Outcome.BLOCKED, outcomes
+                )
             pending = still
 
         if rt.mapping.identity:
@@ -700,6 +719,8 @@ class Engine:
                     still.append(i)
                 except MappingError as exc:
                     outcomes[i], reasons[i] = Outcome.REJECTED, str(exc)
+                    if trail is not None:
+                        trail.add(i, "mapping", "rejected", str(exc))
             pending = still
 
         def target_side(i: int) -> Change:
@@ -709,7 +730,7 @@ class Engine:
         if rt.matchers and pending:
             lookup = rt.sink.lookup()
             undecided = list(pending)
-            for matcher in rt.matchers:
+            for k, matcher in enumerate(rt.matchers):
                 if not undecided:
                     break
                 batch = [target_side(i) for i in undecided]
@@ -719,18 +740,26 @@ class Engine:
                     f"matching for flow {flow.name}",
                 )
                 rest = []
+                step = flow.matchers[k].step
                 for i, decision in zip(undecided, made, strict=True):
                     if decision is None:
                         rest.append(i)
+                        if trail is not None:
+                            trail.add(i, step, "not found", None)
                     else:
                         decisions[i] = decision
+                        if trail is not None:
+                            trail.add(i, step, decision.action.value, decision.explanation)
                 undecided = rest
             for i in undecided:
                 decisions[i] = MatchDecision(MatchAction.CREATE, "no matcher recognised it")
             still = []
             for i in pending:
-                if decisions[i].action is MatchAction.REJECT:
+                action = decisions[i].action
+                if action is MatchAction.REJECT:
                     outcomes[i], reasons[i] = Outcome.REJECTED, decisions[i].explanation
+                elif action is MatchAction.SKIP:
+                    outcomes[i], reasons[i] = Outcome.SKIPPED, decisions[i].explanation
                 else:
                     still.append(i)
             pending = still
@@ -758,6 +787,10 @@ class Engine:
                     reasons[i] = why
                 elif i in decisions and decisions[i].action is MatchAction.MATCH:
                     reasons[i] = decisions[i].explanation
+            if trail is not None:
+                step = flow.sink.step
+                for j, i in enumerate(pending):
+                    trail.add(i, step, result.outcomes[j].value, result.reasons.get(j))
 
         final: list[Outcome] = [o if o is not None else Outcome.SKIPPED for o in outcomes]
         target_keys = {pending[j]: key for j, key in result.target_keys.items()}
@@ -781,7 +814,7 @@ class Engine:
             )
         else:
             failures = batch_counts[Outcome.REJECTED] + batch_counts[Outcome.FAILED]
-            self._commit(rt, info, changes, mapped, full, cursor, seq, move_cursor, failures)
+            self._commit(rt, info, changes, mapped, full, cursor, seq, move_cursor, failures, trail)
             if rt.change_ids:
                 # After the commit: a crash in between leaves the events unsettled (the serve
                 # app then says they were read), never settled for a batch that did not land.
@@ -855,11 +888,18 @@ class Engine:
         seq: int,
         move_cursor: bool | None,
         failures: int,
+        trail: _StepLog | None = None,
     ) -> None:
         flow = rt.flow
         now = self.clock.now()
         rows: list[OutcomeRow]
-        if move_cursor and failures == 0 and not (rt.keep_ledger or rt.keep_links):
+        steps = trail.entries if trail is not None else None
+        if (
+            move_cursor
+            and failures == 0
+            and steps is None
+            and not (rt.keep_ledger or rt.keep_links)
+        ):
             # The common case, kept to one comprehension: per-record work is the cost here.
             if flow.config.history == "exceptions":
                 keep = _NOT_HISTORY_IN_EXCEPTIONS_MODE
@@ -900,13 +940,29 @@ class Engine:
                 failed.append(
                     FailedRecord(flow.name, change.change_id, change.to_dict(), reason, info.run_id)
                 )
-                rows.append(OutcomeRow(change.key, outcome.value, reason, None, change.change_id))
+                rows.append(
+                    OutcomeRow(
+                        change.key,
+                        outcome.value,
+                        reason,
+                        None,
+                        change.change_id,
+                        None if steps is None else steps[i],
+                    )
+                )
                 continue
             if retrying:
                 resolved.append(change.change_id)
             if not (exceptions_only and outcome in _NOT_HISTORY_IN_EXCEPTIONS_MODE):
                 rows.append(
-                    OutcomeRow(change.key, outcome.value, reasons.get(i), target_keys.get(i))
+                    OutcomeRow(
+                        change.key,
+                        outcome.value,
+                        reasons.get(i),
+                        target_keys.get(i),
+                        None,
+                        None if steps is None else steps[i],
+                    )
                 )
             if outcome.wrote and (rt.keep_ledger or rt.keep_links):
                 target_key = target_keys.get(i)
@@ -989,6 +1045,43 @@ class Engine:
                     dict(shown.fields),
                 )
             )
+
+
+class _StepLog:
+    """The step log of one batch: per record, each step it reached and what happened there."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self, flow: ResolvedFlow, changes: Sequence[Change]) -> None:
+        step = flow.source.step
+        self.entries: list[list[dict[str, str | None]]] = [
+            [{"step": step, "outcome": "read", "detail": _read_detail(change)}]
+            for change in changes
+        ]
+
+    def add(self, i: int, step: str, outcome: str, detail: str | None) -> None:
+        self.entries[i].append({"step": step, "outcome": outcome, "detail": detail})
+
+    def screened(
+        self,
+        step: str,
+        screened: Sequence[int],
+        reasons: Mapping[int, str],
+        stopped: Outcome,
+        outcomes: Sequence[Outcome | None],
+    ) -> None:
+        """A filter or loop guard looked at ``screened``: each passed, or was stopped."""
+        for i in screened:
+            if outcomes[i] is stopped:
+                self.add(i, step, stopped.value, reasons.get(i))
+            else:
+                self.add(i, step, "passed", None)
+
+
+def _read_detail(change: Change) -> str:
+    names = list(change.fields)
+    shown = ", ".join(names[:12]) + (f", ... ({len(names)} fields)" if len(names) > 12 else "")
+    return f"{change.operation.value} {change.describe()}" + (f": {shown}" if names else "")
 
 
 def _masked(text: str, component: ResolvedComponent) -> str:

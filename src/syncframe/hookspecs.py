@@ -23,6 +23,8 @@ if TYPE_CHECKING:
         ComponentRegistrar,
         ConverterRegistrar,
         DemoRegistrar,
+        FlowKindRegistrar,
+        ServeRouteRegistrar,
         SimulatorRegistrar,
         SystemRegistrar,
     )
@@ -132,6 +134,30 @@ def syncframe_register_simulators(register: SimulatorRegistrar) -> None:
     :class:`~syncframe.clock.Clock` it must tell time by and ``seed`` makes its fault injection
     repeatable. The ``syncframe simulate NAME`` command and the simulator pytest fixtures look
     simulators up by ``name``. Returns nothing.
+    """
+
+
+@hookspec
+def syncframe_register_flow_kinds(register: FlowKindRegistrar) -> None:
+    """Register flow kinds: a plugin's own way of writing a flow in a flow file.
+
+    Called once when the host loads plugins. Call ``register(name, kind, description=...)``
+    where ``kind`` is a :class:`syncframe.flowkinds.FlowKind` instance. A flow table with
+    ``kind = "NAME"`` is passed to ``kind.expand(flow, table, document)`` before the file is
+    checked; it returns the core flow table it stands for and where each part came from, so
+    problems are reported at the operator's own keys. Returns nothing.
+    """
+
+
+@hookspec
+def syncframe_register_serve_routes(register: ServeRouteRegistrar) -> None:
+    """Register HTTP routes that ``syncframe serve`` adds to its app (an inbound API, say).
+
+    Called once when the host loads plugins. Call ``register(name, factory, description=...)``
+    where ``factory(service)`` receives the running :class:`syncframe.serve.FlowService` (its
+    ``engine``, ``run(flow)`` and ``deliver(flow, delivery)``) and returns a list of Starlette
+    routes; it is called each time serve builds its app. Paths under ``/webhooks/`` and
+    ``/health`` are serve's own. Returns nothing.
     """
 
 

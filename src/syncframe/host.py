@@ -18,8 +18,10 @@ from syncframe.registry import (
     ComponentRegistrar,
     ConverterRegistrar,
     DemoRegistrar,
+    FlowKindRegistrar,
     PluginError,
     Registry,
+    ServeRouteRegistrar,
     SimulatorRegistrar,
     SystemRegistrar,
 )
@@ -178,6 +180,12 @@ class Host:
         self._each_impl("syncframe_register_demos", lambda p: {"register": DemoRegistrar(reg, p)})
         self._each_impl(
             "syncframe_register_simulators", lambda p: {"register": SimulatorRegistrar(reg, p)}
+        )
+        self._each_impl(
+            "syncframe_register_flow_kinds", lambda p: {"register": FlowKindRegistrar(reg, p)}
+        )
+        self._each_impl(
+            "syncframe_register_serve_routes", lambda p: {"register": ServeRouteRegistrar(reg, p)}
         )
         for kind, table in reg.tables().items():
             for name, item in table.items():

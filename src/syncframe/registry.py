@@ -17,7 +17,11 @@ from pydantic_settings import BaseSettings
 from syncframe.components import Filter, LoopGuard, Matcher, Sink, Source
 
 if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
     from syncframe.demo import DemoContext
+    from syncframe.flowkinds import FlowKind
+    from syncframe.serve import FlowService
 
 __all__ = [
     "ComponentRegistrar",
@@ -26,8 +30,13 @@ __all__ = [
     "ConverterType",
     "DemoRegistrar",
     "DemoStep",
+    "FlowKindRegistrar",
+    "FlowKindType",
     "PluginError",
     "Registry",
+    "ServeRouteRegistrar",
+    "ServeRoutes",
+    "ServeRoutesFactory",
     "SimulatorEntry",
     "SimulatorFactory",
     "SimulatorRegistrar",
@@ -112,6 +121,29 @@ class SimulatorEntry:
     plugin: str
 
 
+@dataclass(frozen=True, slots=True)
+class FlowKindType:
+    """A registered flow kind: ``kind = NAME`` in a flow table is expanded by ``kind``."""
+
+    name: str
+    kind: FlowKind
+    description: str
+    plugin: str
+
+
+ServeRoutesFactory = Callable[["FlowService"], "list[BaseRoute]"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServeRoutes:
+    """HTTP routes a plugin adds to ``syncframe serve``: ``factory(service)`` builds them."""
+
+    name: str
+    factory: ServeRoutesFactory
+    description: str
+    plugin: str
+
+
 def _first_line(text: str | None) -> str:
     return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
 
@@ -129,6 +161,8 @@ class Registry:
     converters: dict[str, ConverterType] = field(default_factory=dict)
     demos: dict[str, DemoEntry] = field(default_factory=dict)
     simulators: dict[str, SimulatorEntry] = field(default_factory=dict)
+    flow_kinds: dict[str, FlowKindType] = field(default_factory=dict)
+    serve_routes: dict[str, ServeRoutes] = field(default_factory=dict)
 
     def provided_by(self, plugin: str) -> dict[str, list[str]]:
         """What one plugin registered, by kind (for ``syncframe plugins``)."""
@@ -151,6 +185,8 @@ class Registry:
             "converters": self.converters,
             "demos": self.demos,
             "simulators": self.simulators,
+            "flow_kinds": self.flow_kinds,
+            "serve_routes": self.serve_routes,
         }
 
 
@@ -264,5 +300,47 @@ class SimulatorRegistrar:
             )
         _check_name("simulator", name, self._registry.simulators, self._plugin)
         self._registry.simulators[name] = SimulatorEntry(
+            name, factory, description or _first_line(factory.__doc__), self._plugin
+        )
+
+
+class FlowKindRegistrar:
+    """Passed to ``syncframe_register_flow_kinds``."""
+
+    def __init__(self, registry: Registry, plugin: str) -> None:
+        self._registry = registry
+        self._plugin = plugin
+
+    def __call__(self, name: str, kind: FlowKind, *, description: str | None = None) -> None:
+        from syncframe.flowkinds import FlowKind
+
+        if not isinstance(kind, FlowKind):
+            raise PluginError(
+                f"plugin {self._plugin!r} registered flow kind {name!r} with {kind!r}, which is "
+                "not a syncframe.flowkinds.FlowKind instance"
+            )
+        _check_name("flow kind", name, self._registry.flow_kinds, self._plugin)
+        self._registry.flow_kinds[name] = FlowKindType(
+            name, kind, description or _first_line(type(kind).__doc__), self._plugin
+        )
+
+
+class ServeRouteRegistrar:
+    """Passed to ``syncframe_register_serve_routes``."""
+
+    def __init__(self, registry: Registry, plugin: str) -> None:
+        self._registry = registry
+        self._plugin = plugin
+
+    def __call__(
+        self, name: str, factory: ServeRoutesFactory, *, description: str | None = None
+    ) -> None:
+        if not callable(factory):
+            raise PluginError(
+                f"plugin {self._plugin!r} registered serve routes {name!r} with {factory!r}, "
+                "which is not callable"
+            )
+        _check_name("serve routes", name, self._registry.serve_routes, self._plugin)
+        self._registry.serve_routes[name] = ServeRoutes(
             name, factory, description or _first_line(factory.__doc__), self._plugin
         )

@@ -36,7 +36,7 @@ import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from syncframe.components import Outcome
 from syncframe.engine import Engine, RunReport
@@ -288,10 +288,15 @@ def service_app(engine: Engine, *, schedules: bool = False) -> Starlette:
             yield
             tg.cancel_scope.cancel()
 
+    # Plugins' own endpoints (an inbound API that runs flows, say) share the service.
+    extra: list[BaseRoute] = []
+    for routes in engine.host.registry.serve_routes.values():
+        extra.extend(routes.factory(service))
     app = Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
             Route("/webhooks/{flow}", webhook, methods=["GET", "HEAD", "POST"]),
+            *extra,
         ],
         lifespan=lifespan,
     )

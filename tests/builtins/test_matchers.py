@@ -185,3 +185,22 @@ async def test_identity_map_matches_linked_records_only(build: Build, writer: St
         None,
         None,
     ]
+
+
+async def test_no_match_can_skip_or_leave_the_change_to_the_next_matcher(build: Build) -> None:
+    target = FakeTarget({"id": "c1", "external_id": "X1", "email": "ada@x.org"})
+    changes = [incoming(external_id="X1"), incoming(external_id="X9", email="new@x.org")]
+
+    skipping = await build(KeyCascadeMatcher, keys=["external_id"], on_no_match="skip").decide(
+        changes, target
+    )
+    passing = await build(KeyCascadeMatcher, keys=["external_id"], on_no_match="next").decide(
+        changes, target
+    )
+
+    assert skipping[0] is not None
+    assert skipping[0].action is MatchAction.MATCH
+    assert skipping[1] == MatchDecision(MatchAction.SKIP, "no record in target with external_id X9")
+    assert passing[0] is not None
+    assert passing[0].target_key == "c1"
+    assert passing[1] is None  # the next matcher of the flow decides

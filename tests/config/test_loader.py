@@ -317,7 +317,7 @@ class TestBrokenFile:
                 "flows.contacts.batchsize",
                 "unknown key (did you mean 'batch_size'?); allowed here: batch_size, "
                 "description, enabled, filters, history, loop_guards, mapping, matchers, "
-                "max_failed_share, schedule, sink, source",
+                "max_failed_share, schedule, sink, source, step_log",
             ),
             (
                 14,

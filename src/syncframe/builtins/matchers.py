@@ -77,8 +77,10 @@ class KeyCascadeOptions(_Strict):
     disqualify: Disqualify | None = Field(
         None, description="Reject a change whose match has one of these values in a field."
     )
-    on_no_match: Literal["create", "reject"] = Field(
-        "create", description="What happens when no key finds a record."
+    on_no_match: Literal["create", "reject", "skip", "next"] = Field(
+        "create",
+        description="What happens when no key finds a record: create one, reject the change, "
+        "skip it (an update-only flow), or leave it to the flow's next matcher.",
     )
 
     @field_validator("keys", mode="before")
@@ -163,10 +165,14 @@ class KeyCascadeMatcher(Matcher[KeyCascadeOptions]):
                 + ", ".join(rule.source for rule in options.keys)
                 + ")"
             )
-            if options.on_no_match == "create":
-                decisions[i] = MatchDecision(MatchAction.CREATE, explanation)
-            else:
-                decisions[i] = MatchDecision(MatchAction.REJECT, explanation)
+            if options.on_no_match == "next":
+                continue
+            action = {
+                "create": MatchAction.CREATE,
+                "reject": MatchAction.REJECT,
+                "skip": MatchAction.SKIP,
+            }[options.on_no_match]
+            decisions[i] = MatchDecision(action, explanation)
         return decisions
 
     def _match(self, hit: TargetRecord, rule: MatchKey, value: str) -> MatchDecision:

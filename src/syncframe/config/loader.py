@@ -40,6 +40,7 @@ from syncframe.config.resolved import (
     ResolvedConnection,
     ResolvedFlow,
 )
+from syncframe.flowkinds import FlowExpansion, SubPath
 from syncframe.registry import ComponentType, Registry, SystemType
 
 __all__ = ["env_prefix", "format_path", "load_config", "state_url_for"]
@@ -355,11 +356,24 @@ class _Loader:
         self.locator = Locator()
         self.data: dict[str, Any] = {}
         self._dotenv_values: Mapping[str, str | None] | None = None
+        # Flows written in a plugin's flow kind: where each generated part came from.
+        self._origins: dict[str, dict[SubPath, SubPath]] = {}
+        self._expansions: dict[str, tuple[str, FlowExpansion]] = {}
 
     # ---- problems --------------------------------------------------------------------------
     def problem(
-        self, path: Sequence[PathKey], message: str, *, line: int | None = None, exact: bool = False
+        self,
+        path: Sequence[PathKey],
+        message: str,
+        *,
+        line: int | None = None,
+        exact: bool = False,
+        generated: bool = True,
     ) -> None:
+        """Record a problem; ``generated=False`` when ``path`` is already in the operator's
+        file (not in a flow kind's expansion)."""
+        if generated:
+            path = self._original(path)
         if line is None:
             line = self.locator.exact(path) if exact else self.locator.line(path)
             if line is None and exact:
@@ -367,6 +381,53 @@ class _Loader:
         found = ConfigProblem(self.file, line, format_path(path), message)
         if found not in self.problems:
             self.problems.append(found)
+
+    def _original(self, path: Sequence[PathKey]) -> tuple[PathKey, ...]:
+        """``path`` in the operator's file: a flow kind's generated part -> the step it came
+        from (the longest origin that is a prefix of the path, the rest kept)."""
+        path = tuple(path)
+        if len(path) < 3 or path[0] != "flows" or not isinstance(path[1], str):
+            return path
+        origins = self._origins.get(path[1])
+        if origins is None:
+            return path
+        inner = path[2:]
+        for size in range(len(inner), 0, -1):
+            origin = origins.get(inner[:size])
+            if origin is not None:
+                return (*path[:2], *origin, *inner[size:])
+        return path[:2]
+
+    def _expand_kinds(self, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` with every flow of a plugin's kind replaced by the core flow it stands for."""
+        flows = data.get("flows")
+        if not isinstance(flows, dict) or not any(
+            isinstance(table, dict) and "kind" in table for table in flows.values()
+        ):
+            return data
+        expanded: dict[str, Any] = {}
+        for name, table in flows.items():
+            if not (isinstance(table, dict) and "kind" in table):
+                expanded[name] = table
+                continue
+            kind_name = table["kind"]
+            kind = self.registry.flow_kinds.get(kind_name) if isinstance(kind_name, str) else None
+            if kind is None:
+                installed = ", ".join(sorted(self.registry.flow_kinds)) or "none"
+                self.problem(
+                    ("flows", name, "kind"),
+                    f"unknown flow kind {kind_name!r}; installed flow kinds: {installed}",
+                    exact=True,
+                )
+                continue
+            rest = {key: value for key, value in table.items() if key != "kind"}
+            expansion = kind.kind.expand(str(name), rest, data)
+            self._origins[str(name)] = dict(expansion.origins)
+            self._expansions[str(name)] = (kind.name, expansion)
+            for sub, message in expansion.problems:
+                self.problem(("flows", name, *sub), message, exact=True, generated=False)
+            expanded[name] = expansion.table
+        return {**data, "flows": expanded}
 
     # ---- entry -----------------------------------------------------------------------------
     def load(self) -> LoadedConfig:
@@ -378,6 +439,7 @@ class _Loader:
                 (), "a flow file must be a table (mapping) with state, connections and flows"
             )
             raise ConfigError(self.problems)
+        data = self._expand_kinds(data)
         self.data = data
         config = self._structure(data)
         connections = self._connections(data.get("connections"), config)
@@ -606,6 +668,14 @@ class _Loader:
             lists = {key: [c for c in parts[key] if c is not None] for key, _ in _COMPONENT_LISTS}
             if any(len(lists[key]) != len(parts[key]) for key in lists):
                 continue
+            flow_kind = self._expansions.get(str(name))
+            if flow_kind is not None:
+                labels = flow_kind[1].labels
+                for key, _ in _SINGLE_COMPONENTS:
+                    parts[key][0].label = labels.get((key,))  # type: ignore[union-attr]
+                for key in lists:
+                    for index, part in enumerate(lists[key]):
+                        part.label = labels.get((key, index))
             resolved[name] = ResolvedFlow(
                 name=name,
                 config=flow_config,
@@ -614,6 +684,8 @@ class _Loader:
                 filters=lists["filters"],
                 loop_guards=lists["loop_guards"],
                 matchers=lists["matchers"],
+                kind=None if flow_kind is None else flow_kind[0],
+                kind_options=None if flow_kind is None else flow_kind[1].options,
             )
         return resolved
 
@@ -664,7 +736,7 @@ class _Loader:
             component=component,
             options=options,
             connection=connection,
-            path=format_path(path),
+            path=format_path(self._original(path)),
         )
 
     def _table(self, kind: str) -> Mapping[str, ComponentType[Any]]:

@@ -160,6 +160,12 @@ class FlowConfig(_Strict):
     sink: ComponentConfig
     schedule: ScheduleConfig | None = None
     batch_size: int = Field(1000, ge=1, le=100_000, description="Changes per batch.")
+    step_log: bool = Field(
+        False,
+        description="Keep each record's way through the flow (every step's outcome: read, "
+        "filters, loop guards, matchers, write) in run history; `syncframe runs show RUN "
+        "--steps` prints it.",
+    )
     history: Literal["full", "exceptions"] = Field(
         "full",
         description="Keep every record's outcome in run history, or only those not written.",

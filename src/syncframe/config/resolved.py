@@ -63,6 +63,14 @@ class ResolvedComponent:
     options: BaseModel
     connection: ResolvedConnection | None
     path: str  # where it is in the file, e.g. "flows.donations.sink"
+    label: str | None = None  # its step's name in a flow kind's step log
+
+    @property
+    def step(self) -> str:
+        """The name the step log gives it: the flow kind's label, else its place in the flow."""
+        if self.label:
+            return self.label
+        return self.path.split(".", 2)[-1] if self.path.startswith("flows.") else self.path
 
     @property
     def connection_name(self) -> str:
@@ -81,6 +89,8 @@ class ResolvedFlow:
     filters: list[ResolvedComponent] = field(default_factory=list)
     loop_guards: list[ResolvedComponent] = field(default_factory=list)
     matchers: list[ResolvedComponent] = field(default_factory=list)
+    kind: str | None = None  # the plugin flow kind it was written in (``kind = "..."``), if any
+    kind_options: BaseModel | None = None  # that kind's own options (a flow id, say)
 
 
 @dataclass(slots=True)

@@ -58,6 +58,9 @@ class OutcomeRow:
     reason: str | None = None
     target_key: str | None = None
     change_id: str | None = None
+    # The record's way through the flow (``step_log = true``): one entry per step it reached,
+    # ``{"step": name, "outcome": what happened there, "detail": why or what}``.
+    steps: list[dict[str, str | None]] | None = None
 
 
 @dataclass(slots=True)

@@ -115,6 +115,8 @@ def encode_outcomes(rows: Sequence[OutcomeRow]) -> bytes:
     targets: list[str] = []
     change_at: list[int] = []
     change_ids: list[str] = []
+    steps_at: list[int] = []
+    steps: list[list[dict[str, str | None]]] = []
     # One pass with local appends: this runs for every committed record, so it is kept tight.
     for i, row in enumerate(rows):
         records.append(row.record)
@@ -131,6 +133,9 @@ def encode_outcomes(rows: Sequence[OutcomeRow]) -> bytes:
         if row.change_id is not None:
             change_at.append(i)
             change_ids.append(row.change_id)
+        if row.steps is not None:
+            steps_at.append(i)
+            steps.append(row.steps)
     return orjson.dumps(
         {
             "format": _OUTCOMES_FORMAT,
@@ -140,6 +145,7 @@ def encode_outcomes(rows: Sequence[OutcomeRow]) -> bytes:
             "reason": [reason_at, reasons],
             "target_key": [target_at, targets],
             "change_id": [change_at, change_ids],
+            "steps": [steps_at, steps],
         }
     )
 
@@ -153,8 +159,12 @@ def decode_outcomes(blob: bytes) -> list[OutcomeRow]:
     reasons = dict(zip(*data["reason"], strict=True))
     targets = dict(zip(*data["target_key"], strict=True))
     change_ids = dict(zip(*data["change_id"], strict=True))
+    # Blobs written before step logs existed have no "steps" column.
+    steps = dict(zip(*data.get("steps", ([], [])), strict=True))
     return [
-        OutcomeRow(record, names[code], reasons.get(i), targets.get(i), change_ids.get(i))
+        OutcomeRow(
+            record, names[code], reasons.get(i), targets.get(i), change_ids.get(i), steps.get(i)
+        )
         for i, (record, code) in enumerate(zip(data["record"], data["outcome"], strict=True))
     ]
 

@@ -147,6 +147,21 @@ def register(app: typer.Typer, host: Host) -> None:
         offset: int = typer.Option(
             0, "--offset", min=0, metavar="N", help="Records to skip first (paging)."
         ),
+        record: str | None = typer.Option(
+            None,
+            "--record",
+            "-r",
+            metavar="KEY",
+            help="Only this record (its key).",
+            show_default=False,
+        ),
+        steps: bool = typer.Option(
+            False,
+            "--steps",
+            "-s",
+            help="Each record's way through the flow: every step's outcome (flows with "
+            "step_log, such as SmartSYNC-style flows).",
+        ),
     ) -> None:
         """Show one run and what became of each of its records."""
         with _open_store(file, host) as (loaded, store):
@@ -174,9 +189,12 @@ def register(app: typer.Typer, host: Host) -> None:
             )
             wanted = {o.value for o in outcome} if outcome else None
             rows = (
-                r for r in store.run_outcomes(run.run_id) if wanted is None or r.outcome in wanted
+                r
+                for r in store.run_outcomes(run.run_id)
+                if (wanted is None or r.outcome in wanted)
+                and (record is None or r.record == record)
             )
-            shown, matched = _print_outcomes(out, rows, limit=limit, offset=offset)
+            shown, matched = _print_outcomes(out, rows, limit=limit, offset=offset, steps=steps)
             what = f"{', '.join(sorted(wanted))} records" if wanted else "records"
             if matched == 0:
                 out.print(f"no {what} in this run's history", style="dim")
@@ -344,7 +362,7 @@ def _print_retry_result(
 
 
 def _print_outcomes(
-    out: Console, rows: Iterator[OutcomeRow], *, limit: int, offset: int
+    out: Console, rows: Iterator[OutcomeRow], *, limit: int, offset: int, steps: bool = False
 ) -> tuple[int, int]:
     """Print a page of outcome rows as they stream in; return (shown, matched in all)."""
     shown = matched = 0
@@ -357,11 +375,47 @@ def _print_outcomes(
         chunk.append(row)
         shown += 1
         if len(chunk) >= _CHUNK:
-            out.print(_outcome_table(chunk, header=first))
+            out.print(
+                _step_table(chunk, header=first) if steps else _outcome_table(chunk, header=first)
+            )
             chunk, first = [], False
     if chunk:
-        out.print(_outcome_table(chunk, header=first))
+        out.print(
+            _step_table(chunk, header=first) if steps else _outcome_table(chunk, header=first)
+        )
     return shown, matched
+
+
+def _step_table(rows: Sequence[OutcomeRow], *, header: bool) -> Table:
+    """Each record, then one line per step it reached (the flow's step log)."""
+    table = Table(show_header=header, title="Step log" if header else None, title_justify="left")
+    table.add_column("record")
+    table.add_column("step")
+    table.add_column("outcome")
+    table.add_column("detail")
+    for row in rows:
+        style = _OUTCOME_STYLES.get(row.outcome, "")
+        if not row.steps:
+            table.add_row(
+                Text(row.record),
+                Text("(no step log: the flow has step_log off)", style="dim"),
+                Text(row.outcome, style=style),
+                Text(row.reason or ""),
+            )
+            continue
+        for n, entry in enumerate(row.steps):
+            outcome = entry.get("outcome") or ""
+            table.add_row(
+                Text(row.record if n == 0 else ""),
+                Text(entry.get("step") or ""),
+                Text(outcome, style=_OUTCOME_STYLES.get(outcome, "")),
+                Text(entry.get("detail") or ""),
+                end_section=n == len(row.steps) - 1,
+            )
+    return table
+
+
+_OUTCOME_STYLES = {"failed": "bold red", "rejected": "yellow", "blocked": "yellow"}
 
 
 def _outcome_table(rows: Sequence[OutcomeRow], *, header: bool) -> Table:
@@ -371,7 +425,7 @@ def _outcome_table(rows: Sequence[OutcomeRow], *, header: bool) -> Table:
     table.add_column("reason")
     table.add_column("target")
     for row in rows:
-        style = {"failed": "bold red", "rejected": "yellow", "blocked": "yellow"}.get(row.outcome)
+        style = _OUTCOME_STYLES.get(row.outcome)
         table.add_row(
             Text(row.record),
             Text(row.outcome, style=style or ""),
