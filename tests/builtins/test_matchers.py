@@ -204,3 +204,17 @@ async def test_no_match_can_skip_or_leave_the_change_to_the_next_matcher(build: 
     assert passing[0] is not None
     assert passing[0].target_key == "c1"
     assert passing[1] is None  # the next matcher of the flow decides
+
+
+async def test_a_match_can_be_skipped(build: Build) -> None:
+    target = FakeTarget({"id": "c1", "external_id": "X1"})
+    matcher = build(KeyCascadeMatcher, keys=["external_id"], on_match="skip")
+
+    decisions = await matcher.decide([incoming(external_id="X1")], target)
+
+    assert decisions == [
+        MatchDecision(
+            MatchAction.SKIP,
+            "matched on external_id X1 (record c1): existing records are left alone",
+        )
+    ]

@@ -77,6 +77,11 @@ class KeyCascadeOptions(_Strict):
     disqualify: Disqualify | None = Field(
         None, description="Reject a change whose match has one of these values in a field."
     )
+    on_match: Literal["match", "skip"] = Field(
+        "match",
+        description="What happens when a key finds one record: write to it, or skip the "
+        "change (a create-only flow leaves existing records alone).",
+    )
     on_no_match: Literal["create", "reject", "skip", "next"] = Field(
         "create",
         description="What happens when no key finds a record: create one, reject the change, "
@@ -186,9 +191,10 @@ class KeyCascadeMatcher(Matcher[KeyCascadeOptions]):
                     f"{disqualify.field} is {held!r}, which rules it out",
                     hit.key,
                 )
-        return MatchDecision(
-            MatchAction.MATCH, f"matched on {rule.target} {value} (record {hit.key})", hit.key
-        )
+        found = f"matched on {rule.target} {value} (record {hit.key})"
+        if self.options.on_match == "skip":
+            return MatchDecision(MatchAction.SKIP, f"{found}: existing records are left alone")
+        return MatchDecision(MatchAction.MATCH, found, hit.key)
 
 
 def _group(
