@@ -1,13 +1,8 @@
 """The salesforce_contacts source and sink pass syncframe's conformance suite against the
 Salesforce simulator.
 
-One adaptation: the suite's "429" fault tests expect the simulator's ``rate_limit`` fault to
-answer HTTP 429, while the Salesforce simulator answers it as Salesforce throttles, with 403
-``REQUEST_LIMIT_EXCEEDED`` and ``Retry-After``. The connector treats both as transient (and the
-suite's own checks of the retry and of the 7-second wait pass with the 403), but the suite also
-checks the journal's status is 429. So the org here answers that fault with status 429 and the
-same error list; ``test_salesforce_flows.py`` runs the simulator's real 403 throttle through the
-engine.
+The simulator answers its ``rate_limit`` fault as Salesforce throttles, with 403
+``REQUEST_LIMIT_EXCEEDED`` and ``Retry-After``; ``throttle_status = 403`` tells the suite.
 """
 
 from __future__ import annotations
@@ -17,8 +12,6 @@ from typing import Any, ClassVar
 
 import pytest
 from salesforce_simulator import EXTERNAL_ID_FIELD, SalesforceSimulator
-from starlette.responses import Response
-from syncframe_simulators import FaultKind, FaultRule
 
 from plugins.smartsync.tests.salesforce_helpers import (
     SalesforcePlugin,
@@ -29,23 +22,14 @@ from plugins.smartsync.tests.salesforce_helpers import (
 from syncframe.testing import InvalidSettings, RejectedRecord, SinkConformance, SourceConformance
 
 
-class _ThrottlesWith429(SalesforceSimulator):
-    """The Salesforce simulator, its ``rate_limit`` fault answered with status 429 (the body
-    and ``Retry-After`` unchanged) as the conformance suite expects of that fault."""
-
-    def fault_response(self, kind: FaultKind, rule: FaultRule, operation: str | None) -> Response:
-        response = super().fault_response(kind, rule, operation)
-        if kind == "rate_limit":
-            response.status_code = 429
-        return response
-
-
 class TestSalesforceContactsConformance(SourceConformance, SinkConformance):
     """Contacts read by SystemModstamp (queryAll) and written by upsert on the External ID."""
 
     plugins = (SalesforcePlugin(),)
     system = "salesforce"
     bad_credentials_error = "invalid_client: invalid client credentials"
+    # Salesforce throttles with 403 REQUEST_LIMIT_EXCEEDED (and Retry-After), not 429.
+    throttle_status = 403
 
     source_type = "salesforce_contacts"
     # The faults hit the change query, not the login.
@@ -59,7 +43,7 @@ class TestSalesforceContactsConformance(SourceConformance, SinkConformance):
     @pytest.fixture
     def simulator(self) -> SalesforceSimulator:
         """An org with the integration user and connected app, on a ManualClock."""
-        return make_simulator(simulator_class=_ThrottlesWith429)
+        return make_simulator()
 
     def connection_settings(self, simulator: SalesforceSimulator) -> dict[str, Any]:
         return settings_values(simulator)

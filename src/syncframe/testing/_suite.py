@@ -89,7 +89,7 @@ def _shown(entries: Sequence[JournalEntryLike]) -> str:
 
 
 def _check_fault_and_retry(
-    simulator: SimulatorLike, mark: int, kind: str, hint: str
+    simulator: SimulatorLike, mark: int, kind: str, hint: str, throttle_status: int = 429
 ) -> JournalEntryLike:
     """The journal shows the injected fault, then the same request again, answered."""
     entries = [e for e in simulator.journal.entries() if e.seq > mark]
@@ -99,7 +99,7 @@ def _check_fault_and_retry(
         + _shown(entries)
     )
     fault = faulted[0]
-    status = 503 if kind == "503" else 429
+    status = 503 if kind == "503" else throttle_status
     assert fault.status == status, f"the fault answered {fault.status}, not {status}"
     retried = [
         e
@@ -170,6 +170,9 @@ class ConnectorConformance:
     system: ClassVar[str] = ""
     simulator_name: ClassVar[str | None] = None
     bad_credentials_error: ClassVar[str | None] = None
+    #: The HTTP status the simulator answers its ``rate_limit`` fault with: 429 for most APIs;
+    #: a system that throttles otherwise (Salesforce: 403 REQUEST_LIMIT_EXCEEDED) says so.
+    throttle_status: ClassVar[int] = 429
     #: Changes per batch in the harness's flows (small, so that paging is exercised).
     batch_size: ClassVar[int] = 2
 
@@ -442,7 +445,11 @@ class SourceConformance(ConnectorConformance):
 
         _check_retried(report, conformance.waits, fault)
         _check_fault_and_retry(
-            conformance.simulator, mark, fault, f"source_fault_match = {self.source_fault_match}"
+            conformance.simulator,
+            mark,
+            fault,
+            f"source_fault_match = {self.source_fault_match}",
+            self.throttle_status,
         )
         assert Counter(read) == Counter(seeded), (
             f"after the retry the source read {sorted(read)}, not each of {sorted(seeded)} once"
@@ -564,7 +571,11 @@ class SinkConformance(ConnectorConformance):
 
         _check_retried(report, conformance.waits, fault)
         _check_fault_and_retry(
-            conformance.simulator, mark, fault, f"sink_fault_match = {self.sink_fault_match}"
+            conformance.simulator,
+            mark,
+            fault,
+            f"sink_fault_match = {self.sink_fault_match}",
+            self.throttle_status,
         )
         await self._assert_each_once(conformance, list(records), f"after the retried {fault}")
 
