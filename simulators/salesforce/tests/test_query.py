@@ -184,3 +184,19 @@ async def test_an_unencoded_plus_in_a_date_time_is_named(org: Org) -> None:
     assert (status, code) == (400, "MALFORMED_QUERY")
     assert "it needs a time zone" in message
     assert "%2B" in message
+
+
+def test_ids_sort_case_sensitively_and_text_does_not() -> None:
+    from salesforce_simulator.schema import CONTACT
+    from salesforce_simulator.soql import OrderItem, _sorted
+
+    rows = [
+        {"Id": i, "LastName": n} for i, n in (("003b", "beta"), ("003C", "Alpha"), ("003A", "c"))
+    ]
+    by_id = _sorted(rows, OrderItem(CONTACT.field("Id"), descending=False, nulls_last=False))  # type: ignore[arg-type]
+    by_name = _sorted(
+        rows, OrderItem(CONTACT.field("LastName"), descending=False, nulls_last=False)
+    )  # type: ignore[arg-type]
+
+    assert [r["Id"] for r in by_id] == ["003A", "003C", "003b"]  # as Salesforce: binary order
+    assert [r["LastName"] for r in by_name] == ["Alpha", "beta", "c"]

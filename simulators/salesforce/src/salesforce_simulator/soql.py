@@ -810,9 +810,12 @@ def _sorted(rows: Sequence[Record], item: OrderItem) -> list[Record]:
     present = [row for row in rows if row[name] is not None]
     missing = [row for row in rows if row[name] is None]
 
+    # Text sorts case-insensitively; ids are case-sensitive base-62, compared as they are.
+    fold = not item.field.is_id
+
     def key(row: Record) -> Any:
         value = row[name]
-        return value.casefold() if isinstance(value, str) else value
+        return value.casefold() if fold and isinstance(value, str) else value
 
     present.sort(key=key, reverse=item.descending)
     return [*present, *missing] if item.nulls_last else [*missing, *present]
