@@ -1,7 +1,11 @@
 """The hook implementations of the SmartSYNC-style plugin (entry point ``smartsync``).
 
 Each connection type registers its own components (``re_nxt_side``, ``mailchimp_side``,
-``salesforce_side``); this module only hands the registrars to each. See ``docs/smartsync.md``.
+``salesforce_side``); this module hands the registrars to each, and registers what the flows
+made of steps add on top: the ``smartsync`` flow kind (``steps``), the ``api`` event step
+(``api_event``), the ``skip`` action, the ``smartsync_account`` system and its real-time API
+route (``account``, ``realtime_service``), ``syncframe align`` and the demo step. See
+``docs/smartsync.md``.
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@ KIND_LABELS = {
     "filters": "filters",
     "converters": "converters",
     "demos": "demos",
+    "flow_kinds": "flow kinds",
+    "serve_routes": "serve routes",
 }
 
 
