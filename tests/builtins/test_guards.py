@@ -130,3 +130,21 @@ def test_window_options(build: Build) -> None:
     with pytest.raises(ValueError, match="is not a duration"):
         build(OneWayWindowGuard, window="soon")
     assert build(OneWayWindowGuard).options.window == timedelta(hours=1)
+
+
+async def test_one_way_window_with_other_system_ignores_a_third_systems_writes(
+    build: Build, writer: StateWriter, clock: ManualClock
+) -> None:
+    at = clock.now()
+    writer.commit(
+        ledger=[
+            ledger("c1", {"email": "a@x.org"}, source_changed_at=at, source_system="mail"),
+            ledger("c2", {"email": "b@x.org"}, source_changed_at=at, source_system="erp"),
+        ]
+    )
+    guard = build(OneWayWindowGuard, other_system="mail")
+
+    verdicts = await guard.screen([crm("c1", email="a2@x.org"), crm("c2", email="b2@x.org")])
+
+    assert verdicts[0] is not None  # written from mail, the other side: held back
+    assert verdicts[1] is None  # written from erp, a third system: flows on

@@ -128,7 +128,10 @@ class OneWayWindowOptions(_Strict):
         "change of the system while any write from other_system is recent.",
     )
     other_system: str | None = Field(
-        None, description="The system whose writes start the window (required for scope system)."
+        None,
+        description="The system whose writes start the window: the flow's sink connection, "
+        "the side changes would flow back to (required for scope system; for scope record, "
+        "without it a write caused by any other system starts it).",
     )
 
     @field_validator("window", mode="before")
@@ -170,9 +173,12 @@ class OneWayWindowGuard(LoopGuard[OneWayWindowOptions]):
                 if entry is not None and entry.source_system != change.system:
                     verdicts[i] = self._verdict(entry, now, f"{change.system}")
             return verdicts
+        other = options.other_system
         for i, entry in _ledger(self, changes).items():
             change = changes[i]
-            if entry.source_system != change.system:
+            # Only a write caused by the other side holds the record back: a third system's
+            # update flows on (other is None: any system but the record's own).
+            if entry.source_system != change.system and other in (None, entry.source_system):
                 verdicts[i] = self._verdict(
                     entry, now, f"{change.system}.{change.entity}[{entry.key}]"
                 )

@@ -16,8 +16,9 @@ vocabulary         Contact field
 ``postal_code``     ``MailingPostalCode``
 ``country``         ``MailingCountry``
 ``phone``           ``Phone``
-``email_status``    ``HasOptedOutOfEmail``: opted out <-> ``unsubscribed``, not opted out (with
-                    an email) <-> ``subscribed``
+``email_status``    ``HasOptedOutOfEmail``: opted out <-> ``unsubscribed``; a Contact that has
+                    not opted out reports none (that is no opt-in); ``subscribed`` written to
+                    Salesforce clears the opt-out
 ``nickname``        none: the Contact has no nickname field (map it to a custom field)
 =================  ==========================================================================
 """
@@ -115,14 +116,12 @@ def contact_fields(record: Mapping[str, Any], external_id_field: str) -> dict[st
     fields: dict[str, Any] = {"constituent_id": _text(record.get(external_id_field))}
     for name, sf_name in VOCABULARY.items():
         fields[name] = _text(record.get(sf_name))
-    opted_out = record.get("HasOptedOutOfEmail")
-    if opted_out is True:
+    if record.get("HasOptedOutOfEmail") is True:
         fields["email_status"] = "unsubscribed"
-    elif fields["email"] is not None:
-        # Salesforce mails every contact that has not opted out: that is its "subscribed".
-        fields["email_status"] = "subscribed"
     else:
-        fields["email_status"] = None
+        # Not having opted out is not an opt-in: a Contact records no consent to be mailed, so
+        # it must not overwrite one (nor an opt-out) the other system holds. No email_status.
+        fields.pop("email_status", None)
     return fields
 
 

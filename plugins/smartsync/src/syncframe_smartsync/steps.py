@@ -418,10 +418,10 @@ class SmartsyncFlowKind(FlowKind):
             "window": f"{int(guard.window.total_seconds())}s",
             "scope": guard.scope,
         }
-        if guard.scope == "system":
-            connection = sink.get("connection") if isinstance(sink, dict) else None
-            if connection:
-                table["other_system"] = connection
+        # Changes are held back only after writes from the flow's counterpart (its target).
+        connection = sink.get("connection") if isinstance(sink, dict) else None
+        if connection:
+            table["other_system"] = connection
         expansion.table["loop_guards"] = [table]
         expansion.origins[("loop_guards", 0)] = ("loop_protection",)
         expansion.labels[("loop_guards", 0)] = "loop protection"
