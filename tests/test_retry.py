@@ -151,3 +151,25 @@ class TestRaiseForStatus:
         assert busy.value.retry_after == 3
         with pytest.raises(PermanentError, match="reading: HTTP 404: gone"):
             raise_for_status(httpx.Response(404, text="gone", request=request), "reading")
+
+
+@pytest.mark.anyio
+async def test_each_retry_is_announced_and_none_after_the_last_try() -> None:
+    announced: list[int] = []
+
+    async def always_busy() -> None:
+        raise TransientError("503 busy")
+
+    async def no_sleep(seconds: float) -> None:
+        pass
+
+    policy = RetryConfig(attempts=3, initial_wait=0, max_wait=0, jitter=0)
+    with pytest.raises(TransientError):
+        await call_with_retries(
+            policy,
+            always_busy,
+            on_retry=lambda attempt, exc, wait: announced.append(attempt),
+            sleep=no_sleep,
+        )
+
+    assert announced == [1, 2]  # waits before tries 2 and 3; nothing after the third

@@ -79,7 +79,9 @@ async def call_with_retries(
     def _wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         seconds = wait_for(policy, state.attempt_number, exc)
-        if on_retry is not None and exc is not None:
+        # tenacity asks for the wait before it checks the stop: after the last attempt there
+        # is no retry to announce.
+        if on_retry is not None and exc is not None and state.attempt_number < policy.attempts:
             on_retry(state.attempt_number, exc, seconds)
         return seconds
 
