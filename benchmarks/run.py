@@ -827,7 +827,7 @@ def render_doc(session: Session) -> str:
 
 # Blocks other benchmarks write into the same doc (e.g. benchmarks/luminate_upload.py): kept
 # as they are when this one rewrites it.
-OTHER_BLOCKS = ("luminate-upload", "luminate-sync", "raisedonors-ncoa")
+OTHER_BLOCKS = ("luminate-upload", "luminate-sync", "raisedonors-ncoa", "smartsync-re-mailchimp")
 
 
 def keep_other_blocks(text: str) -> str:

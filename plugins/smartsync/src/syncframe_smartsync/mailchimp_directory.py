@@ -11,8 +11,12 @@ Mailchimp), or to read the audience once per run and keep that current. The last
 - on the first lookup by constituent id (or when it is cheaper than reading each member a
   batch may create) it reads every member once: one call per 1000 members;
 - before each later batch it reads only the members changed since (``since_last_changed``
-  from its watermark, paged exactly as the polling source pages), usually one call;
-- what the sink writes it notes from Mailchimp's answers, at no cost.
+  from its watermark, paged exactly as the polling source pages), usually one call; a batch
+  that writes many members reads them *while* it writes instead (:meth:`refresh_ahead`), so
+  the next batch does not wait for that call with Mailchimp's other connections idle;
+- what the sink writes it notes from Mailchimp's answers, at no cost. A member's
+  ``last_changed`` only moves forward, so an older version of a member never replaces a newer
+  one (a listing that ran beside a write may show the member as it was before the write).
 
 Once loaded it answers every question about a member without a call: whether one has this
 email or constituent id, and what it holds (so the sink compares and writes only what differs:
@@ -23,13 +27,14 @@ Entries are keyed by ``contact_id``, which stays when a member's email (and so i
 hash) changes, so a moved member is never found twice. ``fetched`` keeps the members read by
 id in the current batch when the directory is not loaded (lookups by email read them, the
 sink's comparison needs them); :meth:`batch_done` forgets them and marks the directory due for
-its refresh.
+its refresh (unless the batch refreshed it ahead).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 
 import anyio
@@ -50,6 +55,7 @@ class DirectoryEntry:
     email: str
     constituent_id: str
     status: str
+    last_changed: datetime | None
     data: bytes
 
     def member(self) -> MemberRecord:
@@ -81,6 +87,7 @@ class AudienceDirectory:
         self._by_constituent: dict[str, set[str]] = {}  # constituent id -> contact ids
         self._position = Watermark()
         self._due = False
+        self._refreshed_ahead = False  # read while the current batch was written
         self._complete = False  # the first reading of the audience finished
         self._lock = anyio.Lock()
 
@@ -109,6 +116,15 @@ class AudienceDirectory:
             if self._due:
                 await self._catch_up()
 
+    async def refresh_ahead(self) -> None:
+        """Read the members changed since the last reading now, while a batch is written, so
+        the next batch needs no reading of its own (the loaded directory only)."""
+        if not self.loaded:
+            return
+        async with self._lock:
+            await self._catch_up()
+        self._refreshed_ahead = True
+
     async def _catch_up(self) -> None:
         pages = changed_pages(self.client, self.list_id, self._position, page_size=self.page_size)
         async for members, position in pages:
@@ -119,9 +135,11 @@ class AudienceDirectory:
         self._complete = True
 
     def batch_done(self) -> None:
-        """The batch is written: forget the members read for it; refresh before the next."""
+        """The batch is written: forget the members read for it; refresh before the next
+        (unless it was refreshed while the batch was written)."""
         self.fetched.clear()
-        self._due = True
+        self._due = not self._refreshed_ahead
+        self._refreshed_ahead = False
 
     def note(self, member: MemberRecord) -> None:
         """Record what Mailchimp answered about ``member`` (a read or a write)."""
@@ -131,6 +149,12 @@ class AudienceDirectory:
         contact = member.contact_id or member.id
         earlier = self._entries.get(contact)
         if earlier is not None:
+            if (
+                member.last_changed is not None
+                and earlier.last_changed is not None
+                and member.last_changed < earlier.last_changed
+            ):
+                return  # an older version than the one noted (see the module's docstring)
             self._unindex(contact, earlier)
         constituent = text_of(member.merge_fields.get(self.constituent_id_tag))
         entry = DirectoryEntry(
@@ -138,6 +162,7 @@ class AudienceDirectory:
             member.email_address,
             constituent,
             member.status,
+            member.last_changed,
             member.model_dump_json().encode(),
         )
         self._entries[contact] = entry

@@ -30,9 +30,8 @@ names; the members around it are written. A bad key or a missing audience fails 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Final, Literal
 
 import anyio
@@ -76,12 +75,21 @@ from syncframe_smartsync.mailchimp_settings import (
 )
 from syncframe_smartsync.mailchimp_tasks import run_concurrently
 
-__all__ = ["LOOKUP_FIELDS", "MemberLookup", "MemberSink", "MemberSinkOptions"]
+__all__ = [
+    "LOOKUP_FIELDS",
+    "REFRESH_AHEAD_WRITES",
+    "MemberLookup",
+    "MemberSink",
+    "MemberSinkOptions",
+]
 
 #: The fields a member can be found by.
 LOOKUP_FIELDS: Final = ("constituent_id", "email")
 #: Refusals that concern one member's data (the others concern the whole batch).
 _RECORD_REFUSALS: Final = frozenset({400, 422})
+#: A batch writing at least this many members reads the audience's changes for the next batch
+#: while it writes (one call among them; for the last batch of a run it is wasted).
+REFRESH_AHEAD_WRITES: Final = 100
 
 
 class MemberSinkOptions(BaseModel):
@@ -192,6 +200,8 @@ class MemberSink(Sink[MemberSinkOptions]):
         super().__init__(context, options)
         self.settings = settings_of(context)
         self.list_id = options.list_id or self.settings.list_id
+        # Members read one by one (an unloaded directory) go ``concurrency`` at a time; writes
+        # are made by ``concurrency`` writers (see write()).
         self.limiter = anyio.CapacityLimiter(options.concurrency)
         self._client: MailchimpClient | None = None
         self._directory: AudienceDirectory | None = None
@@ -241,10 +251,20 @@ class MemberSink(Sink[MemberSinkOptions]):
             writes = [self._prepare(i, change, plan, fields) for i, change in enumerate(changes)]
             pending = [w for w in writes if w.outcome is None]
             members = await self._resolve(pending, plan)
-            groups = _groups(pending)
-            await run_concurrently(
-                partial(self._write_group, group, members, fields, plan.dry_run) for group in groups
-            )
+            groups = iter(_groups(pending))
+
+            async def writer() -> None:
+                # Each writer takes the next member as soon as it is done with one, in the same
+                # task: no hand-over to another task (a turn of the event loop) while one of
+                # Mailchimp's connections waits.
+                for group in groups:
+                    await self._write_group(group, members, fields, plan.dry_run)
+
+            calls = [writer] * min(self.options.concurrency, len(pending))
+            if self.directory.loaded and len(pending) >= REFRESH_AHEAD_WRITES:
+                # One call among many writes now, rather than one the next batch waits for.
+                calls.insert(0, self._refresh_ahead)
+            await run_concurrently(calls)
         finally:
             self.directory.batch_done()
         result = BatchResult([w.outcome or Outcome.FAILED for w in writes])
@@ -254,6 +274,17 @@ class MemberSink(Sink[MemberSinkOptions]):
             if w.written_id is not None:
                 result.target_keys[w.index] = w.written_id
         return result
+
+    async def _refresh_ahead(self) -> None:
+        """Catch the directory up while the batch is written; a failure leaves it due, so the
+        next batch reads it (and fails there if Mailchimp still refuses) instead of this batch,
+        whose writes went through."""
+        try:
+            await self.directory.refresh_ahead()
+        except Exception as exc:  # the next batch's own refresh reports it
+            self.context.logger.info(
+                "reading the changes of audience %s while writing failed: %s", self.list_id, exc
+            )
 
     def _prepare(
         self, index: int, change: Change, plan: WritePlan, fields: AudienceFields
@@ -367,33 +398,32 @@ class MemberSink(Sink[MemberSinkOptions]):
         dry_run: bool,
     ) -> None:
         """The writes of one member, in order, each seeing what the one before left."""
-        async with self.limiter:
-            for w in group:
-                if w.outcome is not None or w.target is None:
-                    continue
-                target = w.target
-                if w.constituent_id:
-                    # An earlier change of this constituent in the batch may have moved it.
-                    for earlier in group:
-                        if earlier is w:
-                            break
-                        if earlier.written_id and earlier.constituent_id == w.constituent_id:
-                            target = earlier.written_id
-                current = members.get(target)
-                try:
-                    after = await self._apply(w, target, current, fields, dry_run)
-                except MailchimpRefusal as refusal:
-                    if refusal.status not in _RECORD_REFUSALS:
-                        raise
-                    w.settle(Outcome.REJECTED, self._refused(w, target, current, refusal))
-                    continue
-                if after is not None:
-                    if after.id != target:
-                        members[target] = None
-                        self.directory.forget(target)
-                    members[after.id] = after
-                    if not dry_run:
-                        self.directory.note(after)
+        for w in group:
+            if w.outcome is not None or w.target is None:
+                continue
+            target = w.target
+            if w.constituent_id:
+                # An earlier change of this constituent in the batch may have moved it.
+                for earlier in group:
+                    if earlier is w:
+                        break
+                    if earlier.written_id and earlier.constituent_id == w.constituent_id:
+                        target = earlier.written_id
+            current = members.get(target)
+            try:
+                after = await self._apply(w, target, current, fields, dry_run)
+            except MailchimpRefusal as refusal:
+                if refusal.status not in _RECORD_REFUSALS:
+                    raise
+                w.settle(Outcome.REJECTED, self._refused(w, target, current, refusal))
+                continue
+            if after is not None:
+                if after.id != target:
+                    members[target] = None
+                    self.directory.forget(target)
+                members[after.id] = after
+                if not dry_run:
+                    self.directory.note(after)
 
     def _refused(
         self, w: _Write, target: str, current: MemberRecord | None, refusal: MailchimpRefusal
@@ -622,16 +652,15 @@ class MemberLookup(TargetLookup):
             )
         wanted = [text_of(v) for v in dict.fromkeys(values) if text_of(v)]
         directory = self.sink.directory
-        fields_map = await self.sink.fields()
         found: dict[str, list[TargetRecord]] = {}
         if field == "constituent_id":
-            await directory.ensure_loaded()
+            fields_map = await self._fields_beside(directory.ensure_loaded)
             for value in wanted:
                 holders = [h.member() for h in directory.with_constituent_id(value)]
                 if holders:
                     found[value] = [_record(fields_map, m) for m in holders]
             return found
-        await directory.refresh()
+        fields_map = await self._fields_beside(directory.refresh)
         hashes = {value: subscriber_hash(value) for value in wanted}
         members = await directory.members(hashes.values())
         for value, member_id in hashes.items():
@@ -639,6 +668,32 @@ class MemberLookup(TargetLookup):
             if member is not None:
                 found[value] = [_record(fields_map, member)]
         return found
+
+    async def _fields_beside(self, read: Callable[[], Awaitable[None]]) -> FieldMap:
+        """The audience's fields, read side by side with ``read`` (the directory's reading):
+        the first lookup of a run waits for one round of calls, not two. Both run to their
+        end; a failure to read the fields is the one reported."""
+        fields: list[FieldMap] = []
+        failures: list[Exception] = []
+
+        async def read_fields() -> None:
+            try:
+                fields.append(await self.sink.fields())
+            except Exception as exc:  # raised below, the fields' failure first
+                failures.insert(0, exc)
+
+        async def read_members() -> None:
+            try:
+                await read()
+            except Exception as exc:  # raised below
+                failures.append(exc)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(read_fields)
+            group.start_soon(read_members)
+        if failures:
+            raise failures[0]
+        return fields[0]
 
 
 def _record(fields_map: FieldMap, member: MemberRecord) -> TargetRecord:

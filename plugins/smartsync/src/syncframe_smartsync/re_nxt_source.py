@@ -18,8 +18,8 @@ run ends among them, or one changes again within the second) nor read twice. Eac
 carries the common vocabulary (primary email, preferred address, primary phone, names) and,
 unless ``email_consent = false``, ``email_status`` from the constituent's consents and solicit
 codes (two more calls per constituent with an email address, made concurrently within a
-page). SKY reports no deletes in lists: a deleted constituent just stops appearing (see
-``docs/smartsync/re_nxt.md``).
+page; only the solicit codes when a current unsubscribe code already decides). SKY reports no
+deletes in lists: a deleted constituent just stops appearing (see ``docs/smartsync/re_nxt.md``).
 """
 
 from __future__ import annotations
@@ -257,12 +257,16 @@ class ReNxtConstituentSource(Source[ReNxtSourceOptions]):
             now = self.context.clock.now()
 
             async def status_of(index: int, record: ConstituentRead) -> None:
-                consents = await self.client.consents(record.id)
                 codes = (
                     await self.client.solicit_codes(record.id)
                     if policy.solicit_code is not None
                     else []
                 )
+                if any(policy.is_code(code) and code.current_at(now) for code in codes):
+                    # A current unsubscribe code decides alone: its consents are not read.
+                    statuses[index] = "unsubscribed"
+                    return
+                consents = await self.client.consents(record.id)
                 statuses[index] = email_status_of(consents, codes, record.email, policy, now)
 
             try:
