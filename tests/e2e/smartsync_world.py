@@ -64,6 +64,7 @@ from syncframe.engine import Engine, RunReport
 from syncframe.host import Host
 from syncframe.state.base import OutcomeRow
 from tests.e2e.conftest import Result
+from tests.e2e.raisedonors_virtuous_world import HostRouter
 
 __all__ = [
     "EXAMPLE_FLOW_FILE",
@@ -190,22 +191,7 @@ def action_step(document: Mapping[str, Any], flow: str) -> dict[str, Any]:
 # ---- transport ----------------------------------------------------------------------------------
 
 
-class HostRouter(httpx.AsyncBaseTransport):
-    """Sends each request to the transport of its URL's host (one per simulator); an unknown
-    host is a connection error, as on a network."""
-
-    def __init__(self, routes: Mapping[str, httpx.AsyncBaseTransport]) -> None:
-        self.routes = dict(routes)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        transport = self.routes.get(request.url.host)
-        if transport is None:
-            raise httpx.ConnectError(f"no simulator answers at {request.url.host}", request=request)
-        return await transport.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        # The simulators own their transports: an engine closing its clients must not close them.
-        return None
+# HostRouter: the RaiseDonors <-> Virtuous world's (each host to its simulator's transport).
 
 
 # ---- the three systems --------------------------------------------------------------------------
