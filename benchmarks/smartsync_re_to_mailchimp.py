@@ -8,13 +8,14 @@ older ones that are not), Mailchimp with an audience where half of those constit
 already members (most with their ``CONSID``, some only by email, some under an older email),
 members synced earlier and people who signed up on the hosted form. Every authenticated
 Mailchimp request waits ``--latency`` while holding its connection slot (the simulator's
-``latency`` setting, which is what makes the 10-connection limit bite). RE NXT answers at its
-own speed, or with added latency too (``--re-nxt SECONDS:MAX_CONCURRENCY``, one row each;
-by default ``0:4`` and ``0.05:20``). A second process is ``syncframe run flows.toml --flow
-re_to_mailchimp`` on a flow file written here (source ``re_nxt_constituents``, a
-``key_cascade`` matcher on constituent id then email, sink ``mailchimp_members`` with
-``max_concurrency = 10``), after an untimed ``syncframe validate`` of the same file (it checks
-the file and leaves the bytecode cached, as an installed package has it).
+``latency`` setting, which is what makes the 10-connection limit bite). RE NXT answers with
+added latency too, or at its own speed (``--re-nxt SECONDS:MAX_CONCURRENCY``, one row each; by
+default ``0.05:20``, as the issue asks for 50 ms per call, then ``0:4``). A second process is
+``syncframe run flows.toml --flow re_to_mailchimp`` on a flow file written here (source
+``re_nxt_constituents``, a ``key_cascade`` matcher on constituent id then email, sink
+``mailchimp_members`` with ``max_concurrency = 10``), after an untimed ``syncframe validate``
+of the same file (it checks the file and leaves the bytecode cached, as an installed package
+has it).
 
 The benchmark times that process from start to exit, counts the calls each simulator journaled,
 reads the Mailchimp connection counters (peak in flight, 429 refusals), takes the process's peak
@@ -366,7 +367,8 @@ def serve_simulators(
     )
     mailchimp.seed_records(mailchimp_payload(world, now))
     with serve_in_thread(re_nxt) as re_server, serve_in_thread(mailchimp) as mc_server:
-        info.write_text(
+        written = info.with_suffix(".part")
+        written.write_text(
             json.dumps(
                 {
                     "re_nxt": re_server.base_url,
@@ -378,6 +380,7 @@ def serve_simulators(
             ),
             encoding="utf-8",
         )
+        written.replace(info)  # whole, never half written when the benchmark reads it
         sys.stdin.read()  # until the benchmark closes it
 
 
@@ -1033,25 +1036,7 @@ def report(
         "",
         *why_not_more(head),
         "",
-        "**RE NXT.** The bound is Mailchimp's, so the first row gives SKY no added latency: it "
-        "answers as fast as its simulator can (about a millisecond a call), reading is never "
-        "what the run waits for, and the figure says how close syncframe's Mailchimp side "
-        "gets to the bound. The RE connection keeps the core's default `max_concurrency` (4). "
-        "The source makes "
-        + ", ".join(f"{op} {n:,}" for op, n in head["re_operations"].items())
-        + " calls: a list page per batch and, per constituent, its solicit codes and (unless a "
-        "current `Do not email` code already says unsubscribed) its consents, for "
-        "`email_status`. "
-        + (
-            "The second row adds 50 ms to every SKY call too (the kit's `latency` fault: it "
-            "holds no slot, as SKY has no connection limit) with `max_concurrency = 20` on the "
-            "RE connection, so reading could keep up with writing (20 / 50 ms = 400 calls a "
-            "second for about two calls per constituent). SKY's real rate limit (5 or 10 calls "
-            "a second) is off in both: with it RE would be the bottleneck and the figure would "
-            "say nothing about the Mailchimp side."
-            if len(rows) > 1
-            else ""
-        ),
+        *re_nxt_notes(rows),
         "",
         "**Checked after every run** (the benchmark fails otherwise): run history says "
         "created or updated for every record and nothing else; every constituent is a member "
@@ -1062,6 +1047,54 @@ def report(
         END,
     ]
     return "\n".join(lines)
+
+
+def re_nxt_notes(rows: list[dict[str, Any]]) -> list[str]:
+    """What RE NXT does in each row, and what its speed did to the writing."""
+
+    def setting(row: dict[str, Any]) -> str:
+        if not row["re_latency_ms"]:
+            return (
+                "gives SKY no added latency: it answers as fast as its simulator can (about a "
+                "millisecond a call), with the RE connection's `max_concurrency` at "
+                f"{row['re_concurrency']}"
+            )
+        rate = row["re_concurrency"] / (row["re_latency_ms"] / 1000)
+        return (
+            f"adds {row['re_latency_ms']:.0f} ms to every SKY call too (the kit's `latency` "
+            "fault: it holds no slot, as SKY has no connection limit), with `max_concurrency = "
+            f"{row['re_concurrency']}` on the RE connection so that reading keeps up with "
+            f"writing ({rate:,.0f} calls a second, for about two calls per constituent)"
+        )
+
+    head = rows[0]
+    calls = ", ".join(f"{op} {n:,}" for op, n in head["re_operations"].items())
+    text = (
+        "**RE NXT.** The issue asks for 50 ms per call; the bound is Mailchimp's alone. The "
+        f"first row {setting(head)}"
+        + "".join(f"; the next {setting(other)}" for other in rows[1:])
+        + f". The source makes {calls} calls: a list page per batch and, per constituent, its "
+        "solicit codes and (unless a current `Do not email` code already says unsubscribed) "
+        "its consents, for `email_status`; the core's default `max_concurrency` is 4."
+    )
+    at_once = [r for r in rows if not r["re_latency_ms"]]
+    delayed = [r for r in rows if r["re_latency_ms"]]
+    if at_once and delayed:
+        quick = at_once[0]["phases"]["calls_per_second_writing"]
+        spread = delayed[0]["phases"]["calls_per_second_writing"]
+        if spread > quick * 1.04:  # a difference beyond what reruns scatter
+            text += (
+                f" Mailchimp is written faster when RE is slow ({spread:.0f} calls a second "
+                f"against {quick:.0f}): an RE that answers at once is read in bursts, a page of "
+                "500 constituents (some 900 calls) as fast as the event loop can take their "
+                "answers, and while a burst lasts the Mailchimp answers wait their turn in the "
+                "loop; at 50 ms a call the same reading is spread over the batch."
+            )
+    text += (
+        " SKY's real rate limit (5 or 10 calls a second) is off: with it RE would be the "
+        "bottleneck and the figure would say nothing about the Mailchimp side."
+    )
+    return [text]
 
 
 def why_not_more(r: dict[str, Any]) -> list[str]:
@@ -1102,7 +1135,7 @@ def why_not_more(r: dict[str, Any]) -> list[str]:
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Every scenario, ``--repeat`` times; the figures are also kept in RESULTS."""
-    scenarios = args.re_nxt or [Scenario(0.0, 4), Scenario(0.05, 20)]
+    scenarios = args.re_nxt or [Scenario(0.05, 20), Scenario(0.0, 4)]
     load_before = _load_average()
     results: list[list[dict[str, Any]]] = []
     try:
@@ -1146,7 +1179,8 @@ def main() -> None:
         type=Scenario.parse,
         action="append",
         help="RE NXT's added seconds per call and the RE connection's max_concurrency, as "
-        "0:4 or 0.05:20 (repeatable, one row each; default: 0:4 and 0.05:20)",
+        "0.05:20 or 0:4 (repeatable, one row each; default: 0.05:20, then 0:4; the target is "
+        "judged on the first)",
     )
     parser.add_argument("--batch-size", type=int, default=1000, help="the flow's batch_size")
     parser.add_argument("--repeat", type=int, default=1, help="runs per row (the median shown)")

@@ -11,12 +11,16 @@ Mailchimp), or to read the audience once per run and keep that current. The last
 - on the first lookup by constituent id (or when it is cheaper than reading each member a
   batch may create) it reads every member once: one call per 1000 members;
 - before each later batch it reads only the members changed since (``since_last_changed``
-  from its watermark, paged exactly as the polling source pages), usually one call; a batch
-  that writes many members reads them *while* it writes instead (:meth:`refresh_ahead`), so
-  the next batch does not wait for that call with Mailchimp's other connections idle;
+  from its watermark, paged exactly as the polling source pages), usually one call. A batch
+  that writes many members (the sink's ``REFRESH_AHEAD_WRITES``) makes that reading for the
+  next batch beside its own writes instead (:meth:`refresh_ahead`): the next batch starts
+  without waiting for it while Mailchimp's other connections stand idle, and a change made in
+  Mailchimp while a batch is written is seen by the batch after the next one;
 - what the sink writes it notes from Mailchimp's answers, at no cost. A member's
-  ``last_changed`` only moves forward, so an older version of a member never replaces a newer
-  one (a listing that ran beside a write may show the member as it was before the write).
+  ``last_changed`` only moves forward, so an older version never replaces a newer one: a
+  listing that ran beside a write may show the member as it was before the write. (Within one
+  second the two cannot be told apart; the next reading, which asks again from that second,
+  puts right a member left as it was before.)
 
 Once loaded it answers every question about a member without a call: whether one has this
 email or constituent id, and what it holds (so the sink compares and writes only what differs:
