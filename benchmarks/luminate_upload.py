@@ -38,6 +38,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from docblock import write_block  # benchmarks/docblock.py, beside this script
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DATA_DIR = HERE / "data"
@@ -534,13 +536,7 @@ def _growth(r: dict[str, Any]) -> str:
 
 
 def write_doc(block: str) -> None:
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
-    start, end = text.find(BLOCK_START), text.find(BLOCK_END)
-    if start >= 0 and end > start:
-        text = text[:start] + block + text[end + len(BLOCK_END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    DOC.write_text(text, encoding="utf-8")
+    write_block(DOC, BLOCK_START, BLOCK_END, block)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from docblock import write_block  # benchmarks/docblock.py, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -268,13 +269,7 @@ def main() -> None:
     text = report(results, command.strip())
     print(text)
     if args.write_doc:
-        current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
-        first, last = current.find(START), current.find(END)
-        if 0 <= first < last:
-            current = current[:first] + text + current[last + len(END) :]
-        else:
-            current = current.rstrip("\n") + "\n\n" + text + "\n"
-        DOC.write_text(current, encoding="utf-8")
+        write_block(DOC, START, END, text)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import httpx
+from docblock import write_block  # benchmarks/docblock.py, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "performance.md"
@@ -1230,13 +1231,7 @@ def main() -> None:
     )
     print(text)
     if args.write_doc:
-        current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
-        first, last = current.find(START), current.find(END)
-        if 0 <= first < last:
-            current = current[:first] + text + current[last + len(END) :]
-        else:
-            current = current.rstrip("\n") + "\n\n" + text + "\n"
-        DOC.write_text(current, encoding="utf-8")
+        write_block(DOC, START, END, text)
 
 
 def _load_average() -> str:
