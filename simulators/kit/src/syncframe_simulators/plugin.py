@@ -100,7 +100,9 @@ def add_simulate_command(app: typer.Typer, host: Callable[[], Host] = Host) -> N
             out.print(f"clock: {kind}; fault seed {seed}; Ctrl-C stops", highlight=False)
         # The caller may be a script waiting for the URLs on a pipe.
         sys.stdout.flush()
-        config = uvicorn.Config(app_, log_level="info", lifespan="off", timeout_graceful_shutdown=1)
+        # Lifespan on: a simulator may run a schedule of its own while served (Luminate's data
+        # sync calls the RE connector when its schedule fires).
+        config = uvicorn.Config(app_, log_level="info", lifespan="auto", timeout_graceful_shutdown=1)
         quiet_simulated_disconnects()
         try:
             uvicorn.Server(config).run(sockets=[sock])

@@ -8,7 +8,10 @@ WebServices`; this module only maps envelopes to calls and results or faults bac
 The admin routes under ``/_admin/luminate/`` drive what a site administrator does in the real
 product and the web services cannot: API users, partitions, constituents changed or removed in
 the admin console, transactions, associated records, refunds, and the standard constituent upload
-(a CSV in, the import report and ``errors.csv`` out).
+(a CSV in, the import report and ``errors.csv`` out). The Raiser's Edge connector's data sync
+(:mod:`luminate_simulator.data_sync`) adds its own under ``/_admin/luminate/data-sync/``; the
+constituent routes and SOAP calls tell it about new registrations and profile edits (its On
+Demand triggers), and the app's lifespan runs its schedule when the clock is real.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import re
 import shutil
 import tempfile
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from http import HTTPStatus
 from pathlib import Path
@@ -27,14 +31,18 @@ from typing import Any, ClassVar, Final
 
 import anyio
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 from syncframe_simulators import FaultKind, FaultRule, Simulator
 from syncframe_simulators.admin import describe_validation_error, json_response, read_json
 
 from luminate_simulator.constituent_import import ConstituentImport, ImportReport
 from luminate_simulator.constituents import ConstituentDirectory
+from luminate_simulator.data_sync import DataSync
+from luminate_simulator.data_sync_admin import data_sync_routes, on_demand_json
 from luminate_simulator.schema import ALL_OPERATIONS, RECORD_TYPES, FieldDef, RecordType
 from luminate_simulator.services import (
     AdminError,
@@ -361,6 +369,8 @@ class LuminateSimulator(Simulator):
         self._uploads_cleanup: weakref.finalize[..., Any] | None = None
         self._uploads: dict[int, ImportReport] = {}
         self._next_upload = 1
+        #: The Raiser's Edge connector's data sync (All Data Sync Operations, Operation Results).
+        self.data_sync = DataSync(self.services, self.clock)
 
     # -- the imitated API ----------------------------------------------------------------------
 
@@ -370,6 +380,15 @@ class LuminateSimulator(Simulator):
             Route("/1.0/{site}", self._soap, methods=["POST"]),
             Route("/1.0/{site}/", self._soap, methods=["POST"]),
         ]
+
+    def api_app(self) -> ASGIApp:
+        @asynccontextmanager
+        async def lifespan(app: Starlette) -> AsyncIterator[None]:
+            # The data sync's schedule ticks only on a real-time clock (never on a manual one).
+            async with self.data_sync.ticking():
+                yield
+
+        return Starlette(routes=self.api_routes(), lifespan=lifespan)
 
     async def operation_of(self, request: Request) -> str | None:
         if request.method != "POST" or not request.url.path.startswith("/1.0/"):
@@ -395,7 +414,10 @@ class LuminateSimulator(Simulator):
         body = await request.body()
         # On a worker thread: a call waiting for the state lock (held by a long upload, say)
         # must not stop the server's event loop, which still answers health and journal reads.
-        return await anyio.to_thread.run_sync(self._answer, body)
+        answer = await anyio.to_thread.run_sync(self._answer, body)
+        # A SOAP Create is a new registration for the data sync's On Demand trigger.
+        await self.data_sync.notice_registrations()
+        return answer
 
     def _answer(self, body: bytes) -> Response:
         try:
@@ -439,15 +461,20 @@ class LuminateSimulator(Simulator):
             state["uploads"] = [
                 _report_json(upload_id, report) for upload_id, report in self._uploads.items()
             ]
+            state["data_sync"] = self.data_sync.snapshot()
             return state
 
     def seed_records(self, payload: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            return self.services.seed(payload)
+            seeded = self.services.seed(payload)
+            # Seeded constituents are the site's existing records, not new registrations.
+            self.data_sync.skip_changes_so_far()
+            return seeded
 
     def reset(self) -> None:
         with self._lock:
             self.services.reset()
+            self.data_sync.reset()
             self._uploads.clear()
             if self._uploads_cleanup is not None:
                 self._uploads_cleanup()  # removes the folder now
@@ -483,6 +510,7 @@ class LuminateSimulator(Simulator):
             route("/uploads", self._upload, "POST"),
             route("/uploads/{upload_id}", self._upload_report, "GET"),
             route("/uploads/{upload_id}/errors.csv", self._upload_errors, "GET"),
+            *data_sync_routes(self.data_sync, _admin_endpoint),
         ]
 
     async def _add_api_user(self, request: Request) -> Response:
@@ -514,14 +542,23 @@ class LuminateSimulator(Simulator):
         record = await read_json(request)
         with self._lock:
             cons_id = self.services.add_constituent(record)
-        return json_response({"ConsId": cons_id}, status_code=201)
+        answer: dict[str, Any] = {"ConsId": cons_id}
+        outcome = await self.data_sync.notice_registrations()
+        if outcome is not None:  # only when the data sync's new-registration switch is on
+            answer["on_demand"] = on_demand_json(outcome)
+        return json_response(answer, status_code=201)
 
     async def _modify_constituent(self, request: Request) -> Response:
         cons_id = _path_int(request, "cons_id")
         record = await read_json(request)
         with self._lock:
             self.services.modify_constituent(cons_id, record)
-        return json_response({"ConsId": cons_id})
+        answer: dict[str, Any] = {"ConsId": cons_id}
+        # Modified in Constituent360: the data sync's "profile viewed or modified" trigger.
+        outcome = await self.data_sync.profile_modified(cons_id)
+        if outcome.queued:  # only when that switch is on
+            answer["on_demand"] = on_demand_json(outcome)
+        return json_response(answer)
 
     async def _remove_constituent(self, request: Request) -> Response:
         cons_id = _path_int(request, "cons_id")
@@ -584,6 +621,7 @@ class LuminateSimulator(Simulator):
             report = await anyio.to_thread.run_sync(self._import, upload_id, data_path, folder)
         finally:
             await anyio.Path(data_path).unlink(missing_ok=True)
+        await self.data_sync.notice_registrations()  # the upload's new records registered
         result = _report_json(upload_id, report)
         if report.aborted is not None:
             return _admin_error(422, report.aborted, **result)

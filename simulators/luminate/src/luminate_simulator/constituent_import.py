@@ -39,11 +39,11 @@ from luminate_simulator.changelog import ChangeKind
 from luminate_simulator.constituents import (
     ACCEPTS_EMAIL_VALUES,
     COLUMN_ATTRIBUTES,
+    COLUMN_MAX_LENGTHS,
     EMAIL_PATTERN,
-    FIELD_MAX_LENGTHS,
+    IMPORT_COLUMNS,
     KEY_COLUMNS,
     SHARED_VALUE_COLUMNS,
-    UPLOAD_COLUMNS,
     Constituent,
     ConstituentDirectory,
     email_key,
@@ -106,7 +106,7 @@ NOTHING_IMPORTED: Final = "Nothing was imported."
 
 # Columns with no index of their own: copied onto the record when their cell is not blank.
 _PLAIN_COLUMNS: Final = tuple(
-    c for c in UPLOAD_COLUMNS if c not in {*KEY_COLUMNS, "USER_NAME", "ACCEPTS_EMAIL"}
+    c for c in IMPORT_COLUMNS if c not in {*KEY_COLUMNS, "USER_NAME", "ACCEPTS_EMAIL"}
 )
 _REMOVED: Final = "Removed"
 
@@ -145,7 +145,7 @@ def parse_header(cells: list[str]) -> list[str]:
     """The upload columns named by a header row, in its order; :class:`InvalidHeader` if bad.
 
     Names are compared without surrounding spaces and case-insensitively. Every name must be one
-    of :data:`~luminate_simulator.constituents.UPLOAD_COLUMNS`, once, and the header must have at
+    of :data:`~luminate_simulator.constituents.IMPORT_COLUMNS`, once, and the header must have at
     least one of CONS_ID, MEMBER_ID, PRIMARY_EMAIL (the fields a record is matched on).
     """
     if cells and cells[0].startswith("\ufeff"):
@@ -166,7 +166,7 @@ def parse_header(cells: list[str]) -> list[str]:
                 name=cell,
             )
         if name not in COLUMN_ATTRIBUTES:
-            close = difflib.get_close_matches(name, UPLOAD_COLUMNS, n=1)
+            close = difflib.get_close_matches(name, IMPORT_COLUMNS, n=1)
             hint = f" Did you mean {close[0]}?" if close else ""
             raise InvalidHeader(
                 f"Invalid header '{cell}' in column {number}: it is not a Luminate constituent "
@@ -330,7 +330,7 @@ class ConstituentImport:
         accepts_at = position("ACCEPTS_EMAIL")
         first_name_at = position("FIRST_NAME")
         last_name_at = position("LAST_NAME")
-        limits = [(columns.index(c), c, n) for c, n in FIELD_MAX_LENGTHS.items() if c in columns]
+        limits = [(columns.index(c), c, n) for c, n in COLUMN_MAX_LENGTHS.items() if c in columns]
         # Rows whose longest cell is within every limit (nearly all) skip the per-column check.
         shortest_limit = min((n for _, _, n in limits), default=1 << 30)
         accepts_values = ACCEPTS_EMAIL_VALUES

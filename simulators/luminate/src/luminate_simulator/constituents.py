@@ -10,7 +10,9 @@ Field dictionaries passed to :meth:`ConstituentDirectory.create` and
 :meth:`ConstituentDirectory.update` are keyed by the **upload column names** of the standard
 constituent import (:data:`UPLOAD_COLUMNS`); :data:`SOAP_FIELDS` maps each one to the element path
 of the web services' ``Constituent`` type (``schema.RECORD_TYPES["Constituent"]``), whose
-``max_length`` values are the field limits here too.
+``max_length`` values are the field limits here too. One more column, ``EXCHANGE_ID``
+(:data:`DATA_SYNC_COLUMNS`: RE's Import ID, written by the Raiser's Edge connector's upload), is
+kept on the record and taken by the upload but has no web-services element.
 
 Sized for a million constituents: slotted records, absent values stored as ``None`` (one shared
 object), and indexes that map a key to the record itself, or to a short list only when several
@@ -33,9 +35,13 @@ from syncframe.clock import Clock, ManualClock
 __all__ = [
     "ACCEPTS_EMAIL_VALUES",
     "COLUMN_ATTRIBUTES",
+    "COLUMN_MAX_LENGTHS",
+    "DATA_SYNC_COLUMNS",
     "EMAIL_PATTERN",
+    "EXCHANGE_ID_MAX_LENGTH",
     "FIELD_MAX_LENGTHS",
     "FIRST_CONS_ID",
+    "IMPORT_COLUMNS",
     "KEY_COLUMNS",
     "NAME_COLUMNS",
     "SHARED_VALUE_COLUMNS",
@@ -79,6 +85,13 @@ UPLOAD_COLUMNS: Final[tuple[str, ...]] = (
     "ACCEPTS_EMAIL",
 )
 
+# Columns the upload also takes that the web services' Constituent type does not carry: the
+# EXCHANGE_ID the Raiser's Edge connector fills with RE's Import ID (KB 65821). The public
+# Constituent field list has no such element, so SOAP clients neither see nor set it.
+DATA_SYNC_COLUMNS: Final[tuple[str, ...]] = ("EXCHANGE_ID",)
+# Every column an upload header may name.
+IMPORT_COLUMNS: Final[tuple[str, ...]] = UPLOAD_COLUMNS + DATA_SYNC_COLUMNS
+
 # Upload column -> element path of the web services' Constituent record (schema.py wins on names).
 SOAP_FIELDS: Final[dict[str, str]] = {
     "CONS_ID": "ConsId",
@@ -115,6 +128,7 @@ COLUMN_ATTRIBUTES: Final[dict[str, str]] = {
     "HOME_COUNTRY": "country",
     "HOME_PHONE": "home_phone",
     "ACCEPTS_EMAIL": "accepts_email",
+    "EXCHANGE_ID": "exchange_id",
 }
 
 # The columns that identify a record for matching, in the order the cascade tries them.
@@ -142,6 +156,13 @@ def _max_lengths() -> dict[str, int]:
 
 # Longest value each text column accepts (from the WSDL schema, so both doors agree).
 FIELD_MAX_LENGTHS: Final[dict[str, int]] = _max_lengths()
+# RE's Import ID is at most 20 characters in RE 7; 50 leaves room for other RE editions.
+EXCHANGE_ID_MAX_LENGTH: Final = 50
+# The limits of every column an upload may name (the WSDL's, plus the data sync's own).
+COLUMN_MAX_LENGTHS: Final[dict[str, int]] = {
+    **FIELD_MAX_LENGTHS,
+    "EXCHANGE_ID": EXCHANGE_ID_MAX_LENGTH,
+}
 
 # Spellings of ACCEPTS_EMAIL an upload may use (compared case-insensitively).
 ACCEPTS_EMAIL_VALUES: Final[dict[str, bool]] = {
@@ -186,6 +207,7 @@ class Constituent:
         "country",
         "created_at",
         "created_seq",
+        "exchange_id",
         "first_name",
         "home_phone",
         "last_name",
@@ -204,6 +226,7 @@ class Constituent:
     def __init__(self, cons_id: int, created_seq: int, created_at: datetime) -> None:
         self.cons_id = cons_id
         self.member_id: str | None = None
+        self.exchange_id: str | None = None  # RE's Import ID, set by the RE connector's upload
         self.user_name: str | None = None
         self.primary_email: str | None = None
         self.first_name: str | None = None
@@ -247,7 +270,7 @@ class Constituent:
 def _text(column: str, value: object) -> str:
     if not isinstance(value, str):
         raise ConstituentFieldError(column, f"{column} must be text, not {type(value).__name__}")
-    limit = FIELD_MAX_LENGTHS.get(column)
+    limit = COLUMN_MAX_LENGTHS.get(column)
     if limit is not None and len(value) > limit:
         raise ConstituentFieldError(
             column, f"{column} is longer than {limit} characters ({len(value)})."
@@ -502,7 +525,7 @@ class ConstituentDirectory:
     @staticmethod
     def to_json(cons: Constituent) -> dict[str, Any]:
         """A record as JSON, keyed by upload column names plus STATUS and the timestamps."""
-        data: dict[str, Any] = {column: cons.value(column) for column in UPLOAD_COLUMNS}
+        data: dict[str, Any] = {column: cons.value(column) for column in IMPORT_COLUMNS}
         data["STATUS"] = cons.status
         data["CREATED_SEQ"] = cons.created_seq
         data["CREATED_AT"] = cons.created_at.isoformat()
@@ -519,7 +542,7 @@ class ConstituentDirectory:
         """
         extra = (
             set(data)
-            - set(UPLOAD_COLUMNS)
+            - set(IMPORT_COLUMNS)
             - {
                 "STATUS",
                 "CREATED_SEQ",
@@ -536,7 +559,7 @@ class ConstituentDirectory:
         now = self.clock.now()
         created_at = _parse_time("CREATED_AT", data.get("CREATED_AT"), now)
         modified_at = _parse_time("MODIFIED_AT", data.get("MODIFIED_AT"), created_at)
-        fields = {c: data[c] for c in UPLOAD_COLUMNS if c in data}
+        fields = {c: data[c] for c in IMPORT_COLUMNS if c in data}
         clean = normalise_fields(fields)
         explicit_id = clean.pop("CONS_ID", None)
         if explicit_id is not None and explicit_id in self._by_id:
