@@ -156,8 +156,10 @@ def syncframe_register_serve_routes(register: ServeRouteRegistrar) -> None:
     Called once when the host loads plugins. Call ``register(name, factory, description=...)``
     where ``factory(service)`` receives the running :class:`syncframe.serve.FlowService` (its
     ``engine``, ``run(flow)`` and ``deliver(flow, delivery)``) and returns a list of Starlette
-    routes; it is called each time serve builds its app. Paths under ``/webhooks/`` and
-    ``/health`` are serve's own. Returns nothing.
+    routes, or an empty list when the flow file does not configure the plugin's part (serve
+    refuses a file with no webhook flow, no scheduled flow and no plugin route); it is called
+    each time serve builds its app. Paths under ``/webhooks/`` and ``/health`` are serve's own.
+    Returns nothing.
     """
 
 

@@ -301,4 +301,7 @@ def service_app(engine: Engine, *, schedules: bool = False) -> Starlette:
         lifespan=lifespan,
     )
     app.state.service = service
+    # What the plugins mounted for this flow file: serve has something to do even without
+    # webhook or scheduled flows when a plugin's inbound API is here.
+    app.state.plugin_paths = [getattr(route, "path", "") for route in extra]
     return app

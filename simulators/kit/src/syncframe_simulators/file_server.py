@@ -112,9 +112,11 @@ class FileServer:
 
     def _serve(self) -> None:
         assert self._server is not None
-        # A short poll so stop() is prompt; the server's own serve_forever cannot be woken.
+        # A short poll so stop() is prompt; the server's own serve_forever cannot be woken (and
+        # logs a "starting" line on every call).
+        ioloop = self._server.ioloop
         while not self._stopping.is_set():
-            self._server.serve_forever(timeout=0.05, blocking=False, handle_exit=False)
+            ioloop.loop(0.05, blocking=False)
 
     def stop(self) -> None:
         """Stop serving, close every connection and remove a root this server made."""

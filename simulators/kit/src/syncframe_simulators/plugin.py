@@ -102,7 +102,9 @@ def add_simulate_command(app: typer.Typer, host: Callable[[], Host] = Host) -> N
         sys.stdout.flush()
         # Lifespan on: a simulator may run a schedule of its own while served (Luminate's data
         # sync calls the RE connector when its schedule fires).
-        config = uvicorn.Config(app_, log_level="info", lifespan="auto", timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            app_, log_level="info", lifespan="auto", timeout_graceful_shutdown=1
+        )
         quiet_simulated_disconnects()
         try:
             uvicorn.Server(config).run(sockets=[sock])

@@ -46,13 +46,16 @@ def register(app: typer.Typer, host: Host) -> None:
             app = service_app(engine, schedules=schedules)
             service = app.state.service
             hooks, timed = service.webhook_flows(), service.scheduled_flows()
-            if not hooks and not (schedules and timed):
+            plugin_paths: list[str] = app.state.plugin_paths
+            if not hooks and not (schedules and timed) and not plugin_paths:
                 raise UserError(
                     f"{file}: nothing to serve: no flow takes webhooks"
                     + ("" if schedules else " (and --no-schedules)")
-                    + " and no enabled flow has a schedule"
+                    + ", no enabled flow has a schedule and no plugin serves an API for it"
                 )
             shown = "127.0.0.1" if bind in ("0.0.0.0", "::") else bind
+            for path in plugin_paths:
+                out.print(f"plugin endpoint: http://{shown}:{port}{path}", highlight=False)
             for name in hooks:
                 out.print(
                     f"webhooks for flow {name}: POST http://{shown}:{port}/webhooks/{name}",

@@ -1,0 +1,217 @@
+"""``syncframe re-connector check|status FLOWFILE``: the connector as support staff look at it.
+
+``check`` answers the first question of every RE connector case, "is this the standard
+connector?" (the Operation File Name has no site short name and looks like ``re_sync_v52.xml``),
+and, when the FTP server lets it in, lists the manifests in ``/upload/`` the connector did not
+write. ``status`` shows the last cycles: what each of Luminate's calls sent or collected, and
+the problems.
+
+Exit codes: ``0`` standard connector, FTP reachable and no manifest placed by hand (``check``)
+or cycles shown (``status``); ``1`` something found (not standard, a hand-placed manifest, the FTP
+server not reachable); ``2`` the flow file cannot be used (its problems are listed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from syncframe.cli import EXIT_FAILED, EXIT_OK, UserError, console, guarded
+from syncframe.cli.output import format_time, status_text
+from syncframe.components import PermanentError, TransientError
+from syncframe.config import LoadedConfig
+from syncframe.host import Host
+from syncframe_re_connector.cycles import hand_placed_manifest
+from syncframe_re_connector.files import (
+    MANIFEST_SUFFIX,
+    UPLOAD_FOLDER,
+    OperationFileVerdict,
+    judge_operation_file,
+    manifest_of,
+)
+from syncframe_re_connector.ledger import Ledger
+from syncframe_re_connector.setup import ConnectorSetup
+
+__all__ = ["ConnectorCheck", "build_group", "check_connector", "register"]
+
+
+def register(app: typer.Typer, host: Host) -> None:
+    """Add the ``re-connector`` command group to the ``syncframe`` command line."""
+    app.add_typer(build_group(host), name="re-connector")
+
+
+@dataclass(slots=True)
+class ConnectorCheck:
+    """What ``syncframe re-connector check`` found."""
+
+    verdict: OperationFileVerdict
+    connection: str
+    shortname: str | None
+    ftp_address: str | None = None
+    ftp_user: str | None = None
+    ftp_error: str | None = None
+    hand_placed: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Standard connector, FTP reachable, no manifest placed by hand."""
+        return (
+            self.verdict.standard
+            and self.ftp_address is not None
+            and self.ftp_error is None
+            and not self.hand_placed
+        )
+
+
+def _setup(loaded: LoadedConfig) -> ConnectorSetup:
+    setup = ConnectorSetup.of(loaded)
+    if setup.problems:
+        raise UserError("\n".join(f"{loaded.path}: {p}" for p in setup.problems))
+    return setup
+
+
+async def check_connector(loaded: LoadedConfig) -> ConnectorCheck:
+    """Judge the Operation File Name and look for hand-placed manifests on the FTP server."""
+    setup = _setup(loaded)
+    assert setup.settings is not None
+    assert setup.connection is not None
+    found = ConnectorCheck(
+        judge_operation_file(setup.settings.operation_file_name, setup.shortname),
+        setup.connection,
+        setup.shortname,
+    )
+    client = setup.ftp_client()
+    if client is None or setup.folder is None:
+        return found
+    found.ftp_address, found.ftp_user = client.settings.address, client.settings.user
+    try:
+        async with client.session() as ftp:
+            listing = await ftp.names(UPLOAD_FOLDER)
+        data = Ledger(setup.folder).load()
+    except (TransientError, PermanentError) as exc:
+        found.ftp_error = str(exc)
+        return found
+    ours = set(data.manifests) | {manifest_of(f.name) for f in data.files.values()}
+    found.hand_placed = [n for n in listing if n.endswith(MANIFEST_SUFFIX) and n not in ours]
+    return found
+
+
+def _print_check(found: ConnectorCheck) -> None:
+    out = console()
+
+    def line(text: str, style: str = "") -> None:
+        out.print(Text(text, style=style), soft_wrap=True)
+
+    verdict = found.verdict
+    line(
+        f"Operation File Name: {verdict.operation_file_name} "
+        f"(connections.{found.connection}.operation_file_name)"
+    )
+    if found.shortname:
+        line(f"Site short name: {found.shortname}")
+    if verdict.standard:
+        line(f"Standard RE connector: yes ({verdict.describe()})", "green")
+    else:
+        line("Standard RE connector: no: " + "; ".join(verdict.reasons), "bold red")
+    if found.ftp_address is None:
+        line("FTP server: no flow of the connector uses a luminate_ftp connection", "yellow")
+        return
+    where = f"FTP server {found.ftp_address} (account {found.ftp_user})"
+    if found.ftp_error is not None:
+        line(f"{where}: not reachable, manifests not checked: {found.ftp_error}", "bold red")
+        return
+    line(f"{where}: reachable", "green")
+    if not found.hand_placed:
+        line("Manifests in /upload/ not generated by the connector: none", "green")
+        return
+    count = len(found.hand_placed)
+    line(f"Manifests in /upload/ not generated by the connector: {count}", "bold red")
+    for name in found.hand_placed:
+        line(f"  {hand_placed_manifest(name)}", "red")
+
+
+def _cycles_table(setup: ConnectorSetup, limit: int) -> Table | None:
+    assert setup.folder is not None
+    cycles = Ledger(setup.folder).load().cycles[-limit:]
+    if not cycles:
+        return None
+    table = Table(title="RE connector cycles (newest first)", title_justify="left")
+    table.add_column("result id", justify="right", no_wrap=True)
+    table.add_column("call", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("files", overflow="fold")
+    table.add_column("problems", overflow="fold")
+    for cycle in reversed(cycles):
+        table.add_row(
+            str(cycle.result_id),
+            cycle.kind,
+            format_time(cycle.started_at),
+            status_text(cycle.status),
+            "\n".join(cycle.files) or Text("none", style="dim"),
+            Text("\n".join(cycle.problems), style="red") if cycle.problems else Text("-", "dim"),
+        )
+    return table
+
+
+def build_group(host: Host) -> typer.Typer:
+    """The ``re-connector`` command group (``check``, ``status``)."""
+    group = typer.Typer(
+        help="The RE connector for Luminate Online: is it standard, what did it send?",
+        no_args_is_help=True,
+    )
+
+    @group.callback()
+    def _group() -> None:
+        """The RE connector for Luminate Online: is it standard, what did it send?"""
+
+    @group.command("check")
+    @guarded
+    def check(
+        file: Path = typer.Argument(
+            ..., help="The flow file (TOML or YAML).", metavar="FLOWFILE", show_default=False
+        ),
+    ) -> None:
+        """Say whether the flow file configures the standard RE connector (an Operation File
+        Name like re_sync_v52.xml, without the site's short name) and list manifests in the FTP
+        server's /upload/ that the connector did not generate.
+
+        Exit code 0 when standard, reachable and clean; 1 when something was found; 2 when the
+        flow file has problems."""
+        from syncframe.cli.commands.config import load_flow_file
+
+        loaded = load_flow_file(file, host)
+        found = anyio.run(check_connector, loaded)
+        _print_check(found)
+        raise typer.Exit(EXIT_OK if found.ok else EXIT_FAILED)
+
+    @group.command("status")
+    @guarded
+    def status(
+        file: Path = typer.Argument(
+            ..., help="The flow file (TOML or YAML).", metavar="FLOWFILE", show_default=False
+        ),
+        limit: int = typer.Option(10, "--limit", min=1, help="Show at most this many cycles."),
+    ) -> None:
+        """Show the connector's last cycles: each call of Luminate's data sync, the files sent
+        (upload) or collected (download), and the problems."""
+        from syncframe.cli.commands.config import load_flow_file
+
+        loaded = load_flow_file(file, host)
+        setup = _setup(loaded)
+        if setup.folder is None:
+            raise UserError(f"{file}: the RE connector has no upload or download flow")
+        table = _cycles_table(setup, limit)
+        if table is None:
+            console().print(
+                "no cycles yet: Luminate's data sync has not called this connector", style="yellow"
+            )
+            return
+        console().print(table)
+
+    return group
