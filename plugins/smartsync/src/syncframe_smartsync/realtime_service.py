@@ -130,6 +130,6 @@ class ServiceRunner(FlowRunner):
 def serve_routes(service: FlowService) -> list[BaseRoute]:
     """``/apis/execute.php``: the real-time API (answers 403 until the account enables it)."""
     runner = ServiceRunner(service)
-    if runner.account is None:
+    if runner.account() is None:
         return []  # a flow file without a SmartSYNC account: no API to answer for
     return list(realtime_routes(runner.account, runner, service.engine.clock))

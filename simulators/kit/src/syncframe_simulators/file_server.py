@@ -102,8 +102,12 @@ class FileServer:
         handler.timeout = 60
         # pyftpdlib holds a failed login's 530 back 3 s against guessing; tests fail logins often.
         handler.auth_failed_timeout = 0.1
-        # pyftpdlib logs every command at INFO; the exchange's own logs say what matters.
-        logging.getLogger("pyftpdlib").setLevel(logging.WARNING)
+        # pyftpdlib logs every command at INFO, and when its logger has no handler it installs
+        # one on the *root* logger; a handler of its own keeps the process's logging as it was.
+        ftp_logger = logging.getLogger("pyftpdlib")
+        ftp_logger.setLevel(logging.WARNING)
+        if not ftp_logger.handlers:
+            ftp_logger.addHandler(logging.NullHandler())
         self._server = FTPServer((self.host, self._requested_port), handler)
         self.port = self._server.address[1]
         self._stopping.clear()

@@ -670,7 +670,12 @@ class DataSync:
             result.problem(f"{name} was not applied: it is not a readable UTF-8 CSV ({error}).")
             return
         with self._lock:
-            self.state.code_tables = tables
+            # The connector sends only entries that are new or renamed since its last call, so
+            # each file adds to (or renames in) the tables received before; none replaces them.
+            known = self.state.code_tables or {table: {} for table in CODE_TABLES}
+            for table, entries in tables.items():
+                known.setdefault(table, {}).update(entries)
+            self.state.code_tables = known
             self.state.code_tables_received_at = self.clock.now()
         counts = ", ".join(f"{table} {len(tables[table])}" for table in CODE_TABLES)
         result.note(f"RE code tables received from {name}: {counts}")
