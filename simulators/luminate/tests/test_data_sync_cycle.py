@@ -80,7 +80,8 @@ class TestFullCycle:
 
         assert (result["status"], result["trigger"]) == ("Completed", "run_now")
         assert result["messages"] == [
-            "RE code tables received from re_1_codetables.csv: Campaign 2, Fund 2, Appeal 2",
+            "RE code tables received from re_1_codetables.csv (new or changed entries): "
+            "Campaign 2, Fund 2, Appeal 2",
             "Constituents imported from re_1_constituents.csv: 2 rows, 1 created, 1 updated, "
             "0 rejected",
         ]

@@ -5,11 +5,13 @@ site's ``shortname_ds`` FTP account) and ``re_connector`` (the connector machine
 data sync operation calls it); the sources ``re_constituents``, ``re_code_tables`` and
 ``luminate_download``; the sinks ``luminate_upload`` and ``re_import_area``; the
 ``/re-connector/upload`` and ``/re-connector/download`` routes of ``syncframe serve``; and the
-``syncframe re-connector`` commands. See ``docs/re-connector.md``.
+``syncframe re-connector`` commands; and a step of ``syncframe demo`` when the simulators are
+installed. See ``docs/re-connector.md``.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from typing import TYPE_CHECKING
 
 from syncframe import hookimpl
@@ -29,8 +31,14 @@ from .upload_sink import LuminateUploadSink
 if TYPE_CHECKING:
     import typer
 
+    from syncframe.demo import DemoContext
     from syncframe.host import Host
-    from syncframe.registry import ComponentRegistrar, ServeRouteRegistrar, SystemRegistrar
+    from syncframe.registry import (
+        ComponentRegistrar,
+        DemoRegistrar,
+        ServeRouteRegistrar,
+        SystemRegistrar,
+    )
 
 
 @hookimpl
@@ -76,3 +84,26 @@ def syncframe_register_commands(app: typer.Typer, host: Host) -> None:
     from .cli import register
 
     register(app, host)
+
+
+#: The simulators the demo step serves (test dependencies, not the connector's).
+_DEMO_SIMULATORS = ("raisers_edge_simulator", "luminate_simulator", "syncframe_simulators")
+
+
+@hookimpl
+def syncframe_register_demos(register: DemoRegistrar) -> None:
+    """Raiser's Edge <-> Luminate Online through the connector machine (needs the simulators)."""
+    if any(importlib.util.find_spec(name) is None for name in _DEMO_SIMULATORS):
+        return  # installed without the simulators: no demo step
+    register(
+        "re_connector",
+        _re_connector_demo,
+        description="Raiser's Edge <-> Luminate Online through the RE connector machine and FTP",
+    )
+
+
+async def _re_connector_demo(ctx: DemoContext) -> str:
+    """The demo step; its module (and the simulators it serves) load only when it runs."""
+    from .demo import re_connector_demo
+
+    return await re_connector_demo(ctx)

@@ -678,7 +678,7 @@ class DataSync:
             self.state.code_tables = known
             self.state.code_tables_received_at = self.clock.now()
         counts = ", ".join(f"{table} {len(tables[table])}" for table in CODE_TABLES)
-        result.note(f"RE code tables received from {name}: {counts}")
+        result.note(f"RE code tables received from {name} (new or changed entries): {counts}")
         if bad:
             more = f" and {len(bad) - _SHOWN_PROBLEMS} more" if len(bad) > _SHOWN_PROBLEMS else ""
             result.problem(
