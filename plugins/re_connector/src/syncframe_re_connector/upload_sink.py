@@ -279,8 +279,11 @@ class LuminateUploadSink(Sink[UploadOptions]):
                 result.outcomes[i] = Outcome.SKIPPED
                 result.reasons[i] = "the upload files carry no deletions"
             else:
+                # No target key: a staged row is not a record in a system a flow reads back,
+                # and a key would make the engine keep a loop-guard ledger entry and an
+                # identity link per row (2.7x the cycle's time and 110 MiB of state per 100k;
+                # docs/performance.md, re-connector-cycle).
                 rows.append(self._row(change.fields))
-                result.target_keys[i] = change.key
         if rows and not plan.dry_run:
             self._append(csv_bytes(rows), len(rows))
         result.position = self._position()
