@@ -130,6 +130,6 @@ class ServiceRunner(FlowRunner):
 def serve_routes(service: FlowService) -> list[BaseRoute]:
     """``/apis/execute.php``: the real-time API (answers 403 until the account enables it)."""
     runner = ServiceRunner(service)
-    if runner.account() is None:
-        return []  # a flow file without a SmartSYNC account: no API to answer for
+    # Mounted even without a smartsync_account connection: a caller then gets the 403 that says
+    # how to set the API up (docs/smartsync/realtime-api.md), not a bare 404.
     return list(realtime_routes(runner.account, runner, service.engine.clock))
