@@ -29,7 +29,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final, Literal
+from typing import IO, TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 from luminate_simulator._faults import AdminError, AdminNotFound
 from luminate_simulator._stores import AssociatedStore, Transaction, TransactionStore
@@ -163,6 +163,18 @@ RECURRING_CREATION_METHOD: Final = 2
 
 _HELD_PREDUP: Final = "pending PREDUP (Resolve New Registrations)"
 _NO_LAST_NAME: Final = "no last name"
+
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _queued(queue: Mapping[_K, _V], only: Collection[_K] | None) -> list[tuple[_K, _V]]:
+    """The queue's entries (all, or those of ``only`` still queued), copied: compiling removes
+    entries from the queue as it goes."""
+    if only is None:
+        return list(queue.items())
+    return [(key, queue[key]) for key in only if key in queue]
 
 
 @dataclass(slots=True)
@@ -450,10 +462,7 @@ class Compilation:
     def compile_constituents(self, only: Collection[int] | None = None) -> StagedFile | None:
         state = self.state
         queue = state.queue
-        if only is None:
-            items = list(queue.items())
-        else:
-            items = [(cons_id, queue[cons_id]) for cons_id in only if cons_id in queue]
+        items = _queued(queue, only)
         if not items:
             return None
         get = self.directory.get
@@ -527,10 +536,7 @@ class Compilation:
     ) -> StagedFile | None:
         state = self.state
         queue = state.segment_queue
-        if only is None:
-            items = list(queue.items())
-        else:
-            items = [(key, queue[key]) for key in only if key in queue]
+        items = _queued(queue, only)
         if not items:
             return None
         get = self.directory.get
