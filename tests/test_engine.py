@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+import anyio
 import httpx
 import pytest
 from pydantic import BaseModel, ConfigDict
@@ -55,6 +56,12 @@ class World:
         self.max_ahead = 0
         self.written_batches = 0
         self.segments: list[str | None] = []  # WritePlan.segment of every write
+        self.prepared: list[list[str]] = []  # fields of every TargetLookup.prepare
+        self.prepare_done: anyio.Event | None = None  # set when prepare ends (if given)
+        self.first_read_waits_for_prepare = False
+        self.prepare_fault: Exception | None = None
+        self.prepare_hangs = False
+        self.prepare_cancelled = False
 
 
 WORLD = World()
@@ -67,6 +74,10 @@ class ListSource(Source[BaseModel]):
 
     async def read(self, cursor: Any, batch_size: int) -> AsyncIterator[SourceBatch]:
         start = cursor or 0
+        if WORLD.first_read_waits_for_prepare:
+            assert WORLD.prepare_done is not None
+            with anyio.fail_after(5):  # never, unless the lookup is prepared after the read
+                await WORLD.prepare_done.wait()
         for index in range(start, len(WORLD.records), batch_size):
             batch_no = index // batch_size
             fault = WORLD.read_faults.pop(batch_no, None)
@@ -83,6 +94,20 @@ class ListSource(Source[BaseModel]):
 
 
 class DictLookup(TargetLookup):
+    async def prepare(self, fields: Sequence[str]) -> None:
+        WORLD.prepared.append(list(fields))
+        try:
+            if WORLD.prepare_hangs:
+                await anyio.sleep_forever()
+            if WORLD.prepare_fault is not None:
+                raise WORLD.prepare_fault
+        except anyio.get_cancelled_exc_class():
+            WORLD.prepare_cancelled = True
+            raise
+        finally:
+            if WORLD.prepare_done is not None:
+                WORLD.prepare_done.set()
+
     async def find(self, field: str, values: Sequence[str]) -> dict[str, list[TargetRecord]]:
         found: dict[str, list[TargetRecord]] = {}
         for key, record in WORLD.target.items():
@@ -148,6 +173,9 @@ class FrozenGuard(LoopGuard[BaseModel]):
 
 class EmailMatcher(Matcher[BaseModel]):
     """Matches on email; rejects two matches; leaves the rest undecided."""
+
+    def lookup_fields(self) -> Sequence[str]:
+        return ["email"]
 
     async def decide(
         self, changes: Sequence[Change], target: TargetLookup | None
@@ -333,6 +361,61 @@ class TestBatches:
         # The source may only run a bounded number of batches ahead of the sink.
         assert WORLD.max_ahead <= BUFFERED_BATCHES + 2
         assert len(WORLD.target) == 40
+
+
+MATCH_BY_EMAIL = """
+[[flows.people.matchers]]
+type = "email"
+"""
+
+
+class TestLookupPreparation:
+    """The sink's lookup loads what the matchers find by while the first batch is read."""
+
+    async def test_prepared_with_the_matchers_fields_beside_the_first_read(
+        self, tmp_path: Path
+    ) -> None:
+        WORLD.records = people(3)
+        WORLD.target = {"k": {"email": "p1@example.org", "name": "Old"}}
+        # The source reads nothing until the lookup is prepared: a run that prepared only
+        # after the first batch would time out here.
+        WORLD.prepare_done = anyio.Event()
+        WORLD.first_read_waits_for_prepare = True
+        engine = make_engine(tmp_path, batch_size=10, tables=MATCH_BY_EMAIL)
+        report = await engine.run_flow("people")
+        assert report.summary.status == "succeeded"
+        assert WORLD.prepared == [["email"]]
+        assert report.summary.counts == {"created": 2, "updated": 1}
+        assert WORLD.target["k"]["name"] == "Person 1"
+
+    async def test_a_failed_preparation_is_left_to_the_lookups(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        WORLD.records = people(2)
+        WORLD.target = {"k": {"email": "p0@example.org"}}
+        WORLD.prepare_fault = TransientError("index not reachable")
+        engine = make_engine(tmp_path, batch_size=10, tables=MATCH_BY_EMAIL)
+        with caplog.at_level("INFO", logger="syncframe.engine"):
+            report = await engine.run_flow("people")
+        assert report.summary.status == "succeeded"
+        assert report.summary.counts == {"created": 1, "updated": 1}
+        assert "preparing the target lookup failed (index not reachable)" in caplog.text
+
+    async def test_nothing_to_read_cancels_the_preparation(self, tmp_path: Path) -> None:
+        WORLD.records = []
+        WORLD.prepare_hangs = True
+        engine = make_engine(tmp_path, batch_size=10, tables=MATCH_BY_EMAIL)
+        with anyio.fail_after(5):
+            report = await engine.run_flow("people")
+        assert report.summary.status == "succeeded"
+        assert WORLD.prepared == [["email"]]
+        assert WORLD.prepare_cancelled
+
+    async def test_no_matchers_no_preparation(self, tmp_path: Path) -> None:
+        WORLD.records = people(2)
+        engine = make_engine(tmp_path, batch_size=10)
+        await engine.run_flow("people")
+        assert WORLD.prepared == []
 
 
 class TestDecisions:

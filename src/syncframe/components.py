@@ -245,6 +245,11 @@ class TargetLookup(ABC):
     async def find(self, field: str, values: Sequence[str]) -> dict[str, list[TargetRecord]]:
         """For each value, the target records whose ``field`` equals it (missing: no record)."""
 
+    async def prepare(self, fields: Sequence[str]) -> None:  # noqa: B027 (optional)
+        """Called once a run, beside the source's first read, with every field the flow's
+        matchers will find by; load what finding by them needs (an index, a directory) now, so
+        the first batch does not wait for it. A failure is logged and left to ``find``."""
+
 
 class Sink(_Component[OptionsT]):
     """Applies batches of changes to a target and reports an outcome per change.
@@ -309,6 +314,10 @@ class Matcher(_Component[OptionsT]):
         self, changes: Sequence[Change], target: TargetLookup | None
     ) -> list[MatchDecision | None]:
         """One decision per change; ``None`` leaves the change to the next matcher of the flow."""
+
+    def lookup_fields(self) -> Sequence[str]:
+        """The target fields :meth:`decide` finds records by (for ``TargetLookup.prepare``)."""
+        return ()
 
 
 # --------------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from syncframe.components import (
 from syncframe.config.models import RetryConfig
 from syncframe.config.resolved import LoadedConfig, ResolvedComponent, ResolvedFlow
 from syncframe.host import Host
-from syncframe.http import NO_DELAY, LimitedTransport
+from syncframe.http import LimitedTransport, connection_client, connection_transport
 from syncframe.mapping import FieldMapping, MappingError
 from syncframe.records import Change
 from syncframe.retry import call_with_retries, is_transient, wait_for
@@ -372,9 +372,8 @@ class Engine:
             if client is None:
                 transport = self._transports.get(connection.name)
                 if transport is None:
-                    inner = self._transport or httpx.AsyncHTTPTransport(
-                        limits=httpx.Limits(max_connections=connection.config.max_concurrency),
-                        socket_options=NO_DELAY,
+                    inner = self._transport or connection_transport(
+                        connection.config.max_concurrency
                     )
                     transport = LimitedTransport(
                         inner,
@@ -382,7 +381,7 @@ class Engine:
                         rate_limit=connection.config.rate_limit,
                     )
                     self._transports[connection.name] = transport
-                client = httpx.AsyncClient(transport=transport, timeout=connection.config.timeout)
+                client = connection_client(transport, connection.config.timeout)
                 stack.push_async_callback(client.aclose)
             return client
 

@@ -160,6 +160,15 @@ def test_key_cascade_field_name_alone_is_the_same_field_on_both_sides(build: Bui
     ]
 
 
+def test_key_cascade_names_the_fields_it_finds_by_once_each(build: Build) -> None:
+    matcher = build(
+        KeyCascadeMatcher,
+        keys=["email", {"source": "id", "target": "crm_id"}, {"source": "mail", "target": "email"}],
+    )
+    assert list(matcher.lookup_fields()) == ["email", "crm_id"]
+    assert list(build(IdentityMapMatcher, target_system="crm").lookup_fields()) == []
+
+
 def test_key_cascade_options_are_strict(build: Build) -> None:
     with pytest.raises(ValueError, match="normalize"):
         build(KeyCascadeMatcher, keys=[{"source": "a", "target": "a", "normalize": "upper"}])

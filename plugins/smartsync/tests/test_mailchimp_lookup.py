@@ -129,6 +129,35 @@ async def test_once_the_directory_is_loaded_emails_cost_no_call(
     assert calls(sim, mark) == {}
 
 
+async def test_prepared_for_constituent_ids_the_first_lookup_costs_no_call(
+    sink: MemberSink, sim: MailchimpSimulator
+) -> None:
+    seed_members(sim, member("fay@example.org", consid="31"), member("gil@example.org"))
+
+    await sink.lookup().prepare(["constituent_id", "email"])
+    assert calls(sim) == {"getListsIdMembers": 1, "getListsId": 1, "getListsIdMergeFields": 1}
+    mark = last_seq(sim)
+
+    # lookup() is asked again for each batch: what prepare loaded is the sink's.
+    found = await sink.lookup().find("constituent_id", ["31", "32"])
+    assert keys(found) == {"31": [subscriber_hash("fay@example.org")]}
+    assert calls(sim, mark) == {}
+
+
+async def test_prepared_for_emails_only_the_merge_fields_are_read(
+    sink: MemberSink, sim: MailchimpSimulator
+) -> None:
+    seed_members(sim, member("hal@example.org", consid="8"))
+
+    await sink.lookup().prepare(["email"])
+
+    # Reading the whole audience would be wasted: emails are found by subscriber hash.
+    assert calls(sim) == {"getListsId": 1, "getListsIdMergeFields": 1}
+    found = await sink.lookup().find("email", ["hal@example.org"])
+    assert found["hal@example.org"][0].fields["constituent_id"] == "8"
+    assert calls(sim)["getListsIdMergeFields"] == 1
+
+
 async def test_the_directory_catches_up_with_changes_made_in_mailchimp(
     sink: MemberSink, sim: MailchimpSimulator
 ) -> None:

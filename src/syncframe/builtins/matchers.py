@@ -112,6 +112,9 @@ class KeyCascadeMatcher(Matcher[KeyCascadeOptions]):
 
     Options: ClassVar[type[BaseModel]] = KeyCascadeOptions
 
+    def lookup_fields(self) -> Sequence[str]:
+        return list(dict.fromkeys(rule.target for rule in self.options.keys))
+
     async def decide(
         self, changes: Sequence[Change], target: TargetLookup | None
     ) -> list[MatchDecision | None]:

@@ -206,6 +206,7 @@ class MemberSink(Sink[MemberSinkOptions]):
         self._client: MailchimpClient | None = None
         self._directory: AudienceDirectory | None = None
         self._fields: AudienceFields | None = None
+        self._fields_lock = anyio.Lock()
         self._audience_size: int | None = None
 
     # ---- the client, the audience ----------------------------------------------------------
@@ -230,9 +231,11 @@ class MemberSink(Sink[MemberSinkOptions]):
         return self._directory
 
     async def fields(self) -> AudienceFields:
-        """The audience's merge fields, read once per run."""
-        if self._fields is None:
-            self._fields = await audience_fields(self.client, self.list_id)
+        """The audience's merge fields, read once per run (by whoever asks first: the lookup's
+        preparation and the first batch may ask at once)."""
+        async with self._fields_lock:
+            if self._fields is None:
+                self._fields = await audience_fields(self.client, self.list_id)
         return self._fields
 
     async def check(self) -> None:
@@ -668,6 +671,14 @@ class MemberLookup(TargetLookup):
             if member is not None:
                 found[value] = [_record(fields_map, member)]
         return found
+
+    async def prepare(self, fields: Sequence[str]) -> None:
+        """Read the audience's merge fields and, when members are found by constituent id, the
+        whole audience (the directory), while the source reads its first batch."""
+        if "constituent_id" in fields:
+            await self._fields_beside(self.sink.directory.ensure_loaded)
+        else:
+            await self.sink.fields()
 
     async def _fields_beside(self, read: Callable[[], Awaitable[None]]) -> FieldMap:
         """The audience's fields, read side by side with ``read`` (the directory's reading):
