@@ -521,6 +521,9 @@ class Engine:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._produce, rt, cursor, send)
+                preparing = anyio.CancelScope()
+                if rt.matchers:
+                    tg.start_soon(self._prepare_lookup, rt, preparing)
                 async with receive:
                     async for batch in receive:
                         if summary.batches == 1:
@@ -543,9 +546,31 @@ class Engine:
                         )
                         if progress is not None:
                             progress(flow.name, summary)
+                # Nothing was read (or all is written): what is still being loaded is not needed.
+                preparing.cancel()
         except BaseExceptionGroup as group:
             # One side failed and the other was cancelled: surface the failure itself.
             raise _root_cause(group) from None
+
+    async def _prepare_lookup(self, rt: _FlowRuntime, scope: anyio.CancelScope) -> None:
+        """Let the sink's lookup load what the matchers will find by while the first batch is
+        read (an audience directory, an index), rather than after it. Only a head start: a
+        failure is left to the first batch's own lookups, which retry and report it."""
+        fields = list(dict.fromkeys(f for m in rt.matchers for f in m.lookup_fields()))
+        if not fields:
+            return
+        with scope:
+            try:
+                lookup = rt.sink.lookup()
+                if lookup is not None:
+                    await lookup.prepare(fields)
+            except Exception as exc:
+                log.info(
+                    "flow %s: preparing the target lookup failed (%s); the first batch's "
+                    "lookups try again",
+                    rt.flow.name,
+                    exc,
+                )
 
     async def _produce(
         self, rt: _FlowRuntime, cursor: Any, send: MemoryObjectSendStream[SourceBatch]
