@@ -8,8 +8,9 @@ store (no place for it in the core's store, and it would go stale with every cha
 Mailchimp), or to read the audience once per run and keep that current. The last is what
 :class:`AudienceDirectory` does:
 
-- on the first lookup by constituent id (or when it is cheaper than reading each member a
-  batch may create) it reads every member once: one call per 1000 members;
+- when the flow finds members by constituent id (the lookup's ``prepare``, beside the source's
+  first read), on the first such lookup, or when it is cheaper than reading each member a
+  batch may create, it reads every member once: one call per 1000 members;
 - before each later batch it reads only the members changed since (``since_last_changed``
   from its watermark, paged exactly as the polling source pages), usually one call. A batch
   that writes many members (the sink's ``REFRESH_AHEAD_WRITES``) makes that reading for the
