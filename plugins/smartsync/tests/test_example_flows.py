@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from syncframe_smartsync.steps import SmartsyncFlowOptions
+from typer.testing import CliRunner
 
+from syncframe.cli import build_app
 from syncframe.config import load_config
 from syncframe.host import Host
 
@@ -53,3 +56,17 @@ def test_the_example_loads_with_its_documented_meaning() -> None:
         "next",
         "skip",
     ]
+
+
+def test_validate_names_each_search_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in ENVIRON.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("COLUMNS", "300")  # one table row per flow
+
+    result = CliRunner().invoke(build_app(Host()), ["validate", str(EXAMPLE)])
+
+    assert result.exit_code == 0, result.output
+    [row] = [line for line in result.output.splitlines() if "re_to_mailchimp" in line]
+    # Two steps of one type, told apart by the names the operator gave them.
+    assert "Find member by CONSID (key_cascade), Find member by email (key_cascade)" in row
+    assert "loop protection (one_way_window)" in row

@@ -19,6 +19,13 @@ from syncframe.host import Host
 __all__ = ["check_flow", "load_flow_file", "redact_url", "register"]
 
 
+def _named(component: ResolvedComponent) -> str:
+    """A component as the table shows it: by type, and by its step's name when a flow kind
+    gave it one (``search by CONSID (key_cascade)``), so two steps of one type are told apart."""
+    name = component.component.name
+    return f"{component.label} ({name})" if component.label else name
+
+
 def load_flow_file(path: Path, host: Host) -> LoadedConfig:
     """Load and validate a flow file; a missing file is a config problem like any other."""
     from syncframe.config import load_config
@@ -107,10 +114,8 @@ def register(app: typer.Typer, host: Host) -> None:
             table.add_row(
                 Text(name),
                 Text(f"{_component(flow.source)} → {_component(flow.sink)}"),
-                Text(", ".join(m.component.name for m in flow.matchers) or "-"),
-                Text(
-                    ", ".join(c.component.name for c in [*flow.filters, *flow.loop_guards]) or "-"
-                ),
+                Text(", ".join(_named(m) for m in flow.matchers) or "-"),
+                Text(", ".join(_named(c) for c in [*flow.filters, *flow.loop_guards]) or "-"),
                 f"every {format_duration(schedule.every)}" if schedule else "-",
                 Text("yes", style="green") if flow.config.enabled else Text("no", style="yellow"),
             )
